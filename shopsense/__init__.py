@@ -1,0 +1,1 @@
+"""shopsense: e-commerce search and recommendation ranked with each shopper's live profile (domain package, no Ray)."""
