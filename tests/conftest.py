@@ -14,7 +14,7 @@ from shopsense.encoders import SentenceTransformersEncoder, default_model_path
 from shopsense.index import CatalogIndex
 from shopsense.catalog import load_catalog, read_table
 
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["redis_server"]  # the real redis-server fixture
 
 API_KEY = "test-key"
 

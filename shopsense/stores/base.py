@@ -7,6 +7,7 @@ durably stored (or recognised as a retry by its event_id) or none is.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 from shopsense.schemas import Event
@@ -50,3 +51,17 @@ class Store(ABC):
 
     def close(self) -> None:
         pass
+
+
+def clickthrough_rows(request_id: str, user_key: str, query: str | None, timestamp: float, items: list[dict],
+                      followups: Sequence[tuple[str | None, str]]) -> Iterator[dict]:
+    """One click-through row per ranked item, given the (item_id, event type) pairs of the shopper's
+    events that carried this request_id, oldest first. Shared by every backend."""
+    types_by_item: dict[str | None, list[str]] = defaultdict(list)
+    for item_id, event_type in followups:
+        types_by_item[item_id].append(event_type)
+    for item in items:
+        types = types_by_item.get(item["item_id"], [])
+        yield {"request_id": request_id, "user_key": user_key, "query": query, "timestamp": timestamp,
+               "item_id": item["item_id"], "position": item["position"], "features": item.get("features", {}),
+               "events": types, "clicked": any(t != "view" for t in types)}
