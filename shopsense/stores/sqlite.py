@@ -24,7 +24,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
