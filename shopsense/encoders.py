@@ -69,6 +69,7 @@ class VLLMEncoder(Encoder):
 
     def __init__(self, model_path: str, memory_fraction: float = 0.3):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; a pooling model needs little
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
         cuda = _has_cuda()
