@@ -39,6 +39,12 @@ class EncoderSettings(_Section):
     batch_wait_s: float = 0.005
 
 
+class QueryModelSettings(_Section):
+    # None: <artifacts_dir>/models/intent and .../demand, used when they exist.
+    intent_path: str | None = None
+    demand_path: str | None = None
+
+
 class StoreSettings(_Section):
     backend: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: str = "shopsense.sqlite"
@@ -46,6 +52,13 @@ class StoreSettings(_Section):
     # Bounded memory per shopper: older events beyond this are dropped on write.
     max_events_per_user: int = 200
     retention_days: float = 365.0
+
+
+class BehaviorViewSettings(_Section):
+    # Session view when events carry no session id: the events of the last this-many minutes.
+    session_window_minutes: float = 30.0
+    # The long-term view decays ten times slower than the profile's default blend, so it keeps stable tastes.
+    long_term_half_life_hours: float = 720.0
 
 
 class ProfileSettings(_Section):
@@ -59,6 +72,7 @@ class ProfileSettings(_Section):
     history_events: int = 100
     history_searches: int = 20
     top_interests: int = 5
+    views: BehaviorViewSettings = Field(default_factory=BehaviorViewSettings)
 
 
 class RankingSettings(_Section):
@@ -90,6 +104,7 @@ class PrivacySettings(_Section):
 class Settings(_Section):
     artifacts_dir: str = "artifacts"
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    query_models: QueryModelSettings = Field(default_factory=QueryModelSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     ranking: RankingSettings = Field(default_factory=RankingSettings)

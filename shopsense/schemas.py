@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -52,6 +52,7 @@ class Event(_Strict):
     dwell_seconds: float | None = Field(default=None, ge=0, le=86_400)
     session_id: str | None = Field(default=None, max_length=128)
     request_id: str | None = Field(default=None, max_length=128)
+    _id_from_content: bool = PrivateAttr(default=False)
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -73,10 +74,22 @@ class Event(_Strict):
             raise ValueError("a dwell event needs dwell_seconds")
         if self.event_id is None:
             # Retries of the same event carry the same content, so a content hash makes them idempotent.
-            key = "|".join(str(v) for v in (self.user_id, self.type.value, self.timestamp, self.item_id,
-                                           self.query, self.dwell_seconds, self.session_id, self.request_id))
-            self.event_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+            self.event_id = self.content_id()
+            self._id_from_content = True
         return self
+
+    def content_id(self) -> str:
+        key = "|".join(str(v) for v in (self.user_id, self.type.value, self.timestamp, self.item_id,
+                                       self.query, self.dwell_seconds, self.session_id, self.request_id))
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def keyed(self, user_key: str) -> "Event":
+        """This event under the shopper's pseudonym. An id derived from content is derived again from the
+        keyed content, so that no stored id is a hash of a raw shopper id."""
+        keyed = self.model_copy(update={"user_id": user_key})
+        if self._id_from_content:
+            keyed.event_id = keyed.content_id()
+        return keyed
 
 
 class EventBatch(_Strict):
