@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -52,7 +52,6 @@ class Event(_Strict):
     dwell_seconds: float | None = Field(default=None, ge=0, le=86_400)
     session_id: str | None = Field(default=None, max_length=128)
     request_id: str | None = Field(default=None, max_length=128)
-    _id_from_content: bool = PrivateAttr(default=False)
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -75,7 +74,6 @@ class Event(_Strict):
         if self.event_id is None:
             # Retries of the same event carry the same content, so a content hash makes them idempotent.
             self.event_id = self.content_id()
-            self._id_from_content = True
         return self
 
     def content_id(self) -> str:
@@ -87,7 +85,7 @@ class Event(_Strict):
         """This event under the shopper's pseudonym. An id derived from content is derived again from the
         keyed content, so that no stored id is a hash of a raw shopper id."""
         keyed = self.model_copy(update={"user_id": user_key})
-        if self._id_from_content:
+        if self.event_id == self.content_id():
             keyed.event_id = keyed.content_id()
         return keyed
 

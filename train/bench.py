@@ -3,7 +3,8 @@
 (a) /v1/recommend latency p50/p99 and throughput at 1, 4 and 16 concurrent clients, through HTTP
     (the Serve graph) versus the same pipeline called in-process without Ray (shopsense.pipeline.Recommender);
 (b) encoder texts/s, vLLM versus sentence-transformers, on the same product titles;
-(c) events/s ingested, in-process (store write) and through HTTP (POST /v1/events batches).
+(c) events/s ingested, in-process (store write) and through HTTP (POST /v1/events batches), and
+    bulk import into SQLite and Redis with bytes per shopper (train/bench_ingest.py).
 
 Both sides use the vLLM encoder, the bundled demo catalogue and shoppers with replayed real
 histories; the machine is shared and noisy, so compare ratios, not absolute figures.
@@ -30,12 +31,13 @@ from shopsense.encoders import SentenceTransformersEncoder, VLLMEncoder, default
 from shopsense.index import CatalogIndex
 from shopsense.pipeline import Recommender
 from shopsense.schemas import RecommendRequest
+from train import bench_ingest
 
 QUERIES = ["shampoo for dry hair", "red lipstick", "nail polish", "anti aging cream", "perfume for women",
            "sunscreen spf 50", "hair dryer", "eye shadow palette", "body lotion", "beard oil"]
 CONCURRENCY = (1, 4, 16)
 SHOPPERS = 50
-console = Console()
+console = Console(width=160)  # the tables are wide; keep them readable in logs and CI
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,6 +139,8 @@ def run_bench(json_path: Path | None, n_requests: int, port: int) -> dict:
                             for c in CONCURRENCY}
     figures["ingest_events_per_s"]["ratio_http_over_in_process"] = (figures["ingest_events_per_s"]["http"]
                                                                   / figures["ingest_events_per_s"]["in_process"])
+    console.rule("(c) bulk import into SQLite and Redis")
+    figures["bulk_import"] = bench_ingest.run()
     report(figures)
     if json_path:
         Path(json_path).write_text(json.dumps(figures, indent=2))
@@ -148,7 +152,7 @@ def report(figures: dict) -> None:
     table = Table(title="/v1/recommend: HTTP (Serve graph) vs in-process")
     for column in ("clients", "HTTP p50 ms", "in-proc p50 ms", "ratio", "HTTP p99 ms", "in-proc p99 ms", "ratio",
                    "HTTP req/s", "in-proc req/s", "ratio"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for clients, row in figures["recommend"].items():
         h, i, r = row["http"], row["in_process"], row["ratio_http_over_in_process"]
         table.add_row(clients, *(f"{v:.1f}" for v in (h["p50_ms"], i["p50_ms"])), f"{r['p50_ms']:.2f}",
@@ -161,3 +165,7 @@ def report(figures: dict) -> None:
     ing = figures["ingest_events_per_s"]
     console.print(f"events/s ingested: in-process {ing['in_process']:.0f}, HTTP {ing['http']:.0f}"
                   f" (ratio {ing['ratio_http_over_in_process']:.2f})")
+    bulk = figures["bulk_import"]
+    console.print(f"bulk import of {bulk['events']} events: SQLite {bulk['sqlite_events_per_s']:.0f}/s, "
+                  f"Redis {bulk.get('redis_events_per_s', float('nan')):.0f}/s; "
+                  f"Redis bytes per shopper {bulk.get('redis_bytes_per_shopper')}")

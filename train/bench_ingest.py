@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -28,34 +25,11 @@ from rich.console import Console
 from shopsense.config import Settings
 from shopsense.datasets import DEMO_DATA, SHARED_DATA
 from shopsense.importer import import_events
+from shopsense.stores.redis_server import RedisServer
 
 BEAUTY = SHARED_DATA / "amazon-reviews" / "amazon2014-beauty"
 CENTURY = 36_500.0  # retention in days that keeps 2014 reviews
 console = Console()
-
-
-@contextmanager
-def redis_server(directory: Path):
-    """A throwaway redis-server persisting like the tests' (AOF, fsync always, no snapshots); yields its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-               "--appendfsync", "always", "--dir", str(directory)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis(port=port)
-    try:
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def redis_bytes(url: str) -> int:
@@ -84,13 +58,17 @@ def run(json_path: str | Path | None = None) -> dict:
             result["redis"] = "skipped: redis-server not installed"
         else:
             Path(f"{tmp}/redis").mkdir()
-            with redis_server(Path(f"{tmp}/redis")) as url:
-                settings = Settings.load(overrides={"store": {"backend": "redis", "redis_url": url,
+            server = RedisServer(Path(f"{tmp}/redis"))
+            server.start()
+            try:
+                settings = Settings.load(overrides={"store": {"backend": "redis", "redis_url": server.url,
                                                               "retention_days": CENTURY}})
                 counts, cpu_s = timed_import(settings, data)
                 result.update(redis_events_per_s=counts["events_per_s"],
                               redis_events_per_cpu_s=round(counts["read"] / cpu_s),
-                              redis_bytes_per_shopper=round(redis_bytes(url) / counts["shoppers"], 1))
+                              redis_bytes_per_shopper=round(redis_bytes(server.url) / counts["shoppers"], 1))
+            finally:
+                server.stop()
     console.print_json(data=result)
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2))
