@@ -7,27 +7,27 @@ Ingress (the HTTP API) lives in serve/ingress.py; the other four deployments are
 
 Each class is a thin deployment over the domain package (shopsense.pipeline holds the
 steps; the in-process `Recommender` runs the very same ones). `build_app(args)` is the
-Serve application builder named in config.yaml; `args` are {"config": YAML path,
-"settings": nested overrides, "deployment_options": {name: Serve options}}.
+Serve application builder named in config.yaml; `args` are {"config": settings YAML path,
+"settings": nested overrides} (see shopsense/config.py).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
-import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve.ingress import Ingress
 from shopsense.config import Settings
-from shopsense.encoders import build_encoder
 from shopsense.index import CatalogIndex
 from shopsense.pipeline import fuse_profile, ingest, load_behavior, profile_record, rank_and_log
 from shopsense.privacy import pseudonymize
 from shopsense.ranking import build_ranker
 from shopsense.schemas import Event, RecommendRequest
 from shopsense.stores import open_store
+from shopsense.text_models import Encoded, TextModels, concat, load_classifiers
 
 
 def load_settings(args: dict) -> Settings:
@@ -36,26 +36,40 @@ def load_settings(args: dict) -> Settings:
 
 @serve.deployment
 class Encoder:
-    """Hosts the text model (vLLM pooling runner by default). Single texts from concurrent requests
-    are gathered into one batch by @serve.batch; the blocking model call runs off the event loop."""
+    """Hosts the text models: the sentence encoder and the intent/demand classifiers (vLLM pooling runner
+    by default). Single texts from concurrent requests are gathered into one batch by @serve.batch, and
+    the blocking model calls run off the event loop.
+
+    New classifier checkpoints load without a restart: redeploy with a new `user_config`
+    {"models_version": ...} (serve deploy, or `shopsense models reload`); the replica keeps serving with
+    the old models while the new ones load, then swaps them in one assignment."""
 
     def __init__(self, args: dict):
-        settings = load_settings(args)
-        self.encoder = build_encoder(settings.encoder)
-        self._embed_batch.set_max_batch_size(settings.encoder.batch_size)
-        self._embed_batch.set_batch_wait_timeout_s(settings.encoder.batch_wait_s)
+        self.settings = load_settings(args)
+        self.models = TextModels.load(self.settings)
+        self.models_version = None
+        self._encode_batch.set_max_batch_size(self.settings.encoder.batch_size)
+        self._encode_batch.set_batch_wait_timeout_s(self.settings.encoder.batch_wait_s)
+
+    async def reconfigure(self, user_config: dict) -> None:
+        version = user_config.get("models_version")
+        if self.models_version is not None and version != self.models_version:
+            self.models.classifiers = await asyncio.to_thread(load_classifiers, self.settings)
+        self.models_version = version
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
-    async def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
-        return list(await asyncio.to_thread(self.encoder.encode, texts))
+    async def _encode_batch(self, texts: list[str]) -> list[Encoded]:
+        encoded = await asyncio.to_thread(self.models.encode, texts)
+        return [encoded.rows(i, i + 1) for i in range(len(texts))]
 
-    async def encode(self, texts: list[str]) -> np.ndarray:
+    async def encode(self, texts: list[str]) -> Encoded:
         if not texts:
-            return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.stack(await asyncio.gather(*(self._embed_batch(t) for t in texts)))
+            return self.models.encode([])
+        return functools.reduce(concat, await asyncio.gather(*(self._encode_batch(t) for t in texts)))
 
     def info(self) -> dict:
-        return {"backend": self.encoder.name, "dim": self.encoder.dim}
+        return {"backend": self.models.encoder.name, "dim": self.models.encoder.dim,
+                "classifiers": sorted(self.models.classifiers), "models_version": self.models_version}
 
 
 @serve.deployment
@@ -88,10 +102,10 @@ class Fusion:
         self.store = open_store(self.settings.store)
         self.index = CatalogIndex.load(self.settings.artifacts / "catalog")
 
-    async def fuse(self, user_key: str, query_vectors: np.ndarray | None, summary):
-        search_vectors = await self.encoder.encode.remote(summary.searches)
-        query_vector = query_vectors[0] if query_vectors is not None and len(query_vectors) else None
-        profile = fuse_profile(query_vector, search_vectors, summary)
+    async def fuse(self, user_key: str, query: Encoded | None, summary):
+        searches = await self.encoder.encode.remote(summary.searches)
+        texts = searches if query is None else concat(query, searches)
+        profile = fuse_profile(texts, query is not None, summary)
         record = profile_record(summary, profile, self.index, self.settings.profile)
         await asyncio.to_thread(self.store.put_profile, user_key, record)
         return profile, summary, record
@@ -117,10 +131,7 @@ class Ranking:
 
 
 def build_app(args: dict) -> serve.Application:
-    options = args.get("deployment_options", {})
-
-    def bind(deployment, *init_args):
-        return deployment.options(**options.get(deployment.name, {})).bind(args, *init_args)
-
-    encoder = bind(Encoder)
-    return bind(Ingress, encoder, bind(BehaviorFeatures), bind(Fusion, encoder), bind(Ranking))
+    """The application builder of serve/config.yaml; per-deployment options come from the config's
+    `deployments` section, so changing them never changes the deployments' init args."""
+    encoder = Encoder.bind(args)
+    return Ingress.bind(args, encoder, BehaviorFeatures.bind(args), Fusion.bind(args, encoder), Ranking.bind(args))

@@ -1,10 +1,13 @@
 """The shopsense demo (`shopsense demo`, `make demo`): real catalogue, real shoppers, the real Serve graph.
 
 1. indexes the bundled Amazon beauty catalogue (data/beauty-demo) with the vLLM encoder;
-2. starts the Serve graph locally (Ray, vLLM encoder, SQLite store);
-3. for a few real shoppers, asks for a search and a recommendation (cold start),
-   replays the shopper's real purchase history as events over HTTP, and asks again;
-4. prints both answers side by side with each item's reason, and the profile.
+2. trains, through Ray Train, the intent and demand models on the bundled labelled queries
+   (data/queries) and the next-item ranker on the bundled shoppers (skipped when the work
+   directory already holds them: delete it to retrain);
+3. starts the Serve graph locally (Ray, vLLM encoder and classifiers, SQLite store);
+4. for a few real shoppers, asks for a search and a recommendation (cold start),
+   replays the shopper's real purchase history as events over HTTP, and asks again,
+   printing both answers side by side with each item's reason, and the profile.
 
 The reviews are from 2014; replayed events are re-timed to the last few hours (order kept)
 so the profile's time decay treats them as a fresh session.
@@ -23,11 +26,14 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from shopsense.datasets import DEMO_DATA
+from shopsense.config import Settings
+from shopsense.datasets import DEMO_DATA, QUERY_DATA
 
 DEMO_QUERIES = ["gift for her", "moisturizer for dry skin"]
 SHOPPERS = 3
 HISTORY_SPACING_S = 600  # replayed events are 10 minutes apart, the newest a minute ago
+QUERY_SUBSET = 512       # labelled queries for the demo's quick fine-tuning; `shopsense train` takes them all
+RANKER_USERS = 2000
 
 console = Console()
 
@@ -43,6 +49,23 @@ def replayed_events(history: pd.DataFrame, now: float) -> list[dict]:
     return [{"event_id": f"demo:{row.user_id}:{i}", "user_id": str(row.user_id), "type": "purchase",
              "item_id": str(row.item_id), "timestamp": now - 60 - (newest_first - i) * HISTORY_SPACING_S}
             for i, row in enumerate(history.itertuples())]
+
+
+def train_models(models: Path, settings: Settings) -> None:
+    from train.train_query_model import train_main as train_query_model
+    from train.train_ranker import train_main as train_ranker
+
+    console.rule("[bold]2. train the intent and demand models and the ranker (Ray Train)")
+    for task in ("intent", "demand"):
+        if (models / task / "config.json").exists():
+            console.print(f"{task} model already trained in {models / task}")
+            continue
+        summary = train_query_model(task, workers=2, epochs=2, out=models, subset=QUERY_SUBSET, data_path=QUERY_DATA)
+        last = summary["history"][-1]
+        console.print(f"{task}: {len(summary['history'])} epochs on 2 workers, held-out loss {last['val_loss']:.3f}")
+    if not (models / "ranker-nextitem.txt").exists():
+        path = train_ranker("nextitem", DEMO_DATA, settings=settings, max_users=RANKER_USERS)
+        console.print(f"next-item ranker trained on {RANKER_USERS} bundled shoppers -> {path}")
 
 
 def answers_table(title: str, before: dict, after: dict) -> Table:
@@ -69,12 +92,17 @@ def run_demo(workdir: Path, port: int, encoder: str) -> None:
         subprocess.run([sys.executable, "-m", "shopsense.cli", "index", "--artifacts", str(artifacts),
                         "--encoder", encoder], check=True)
 
-    console.rule("[bold]2. start the Serve graph")
+    import ray
+
     from serve.local import start, stop
 
+    ray.init(include_dashboard=False, log_to_driver=False)
+    settings = {"artifacts_dir": str(artifacts), "store": {"sqlite_path": str(store)}, "encoder": {"backend": encoder}}
+    train_models(artifacts / "models", Settings.load(overrides=settings))
+
+    console.rule("[bold]3. start the Serve graph")
     with console.status("starting Ray Serve: Ingress, Encoder (vLLM), BehaviorFeatures, Fusion, Ranking ..."):
-        url = start({"artifacts_dir": str(artifacts), "store": {"sqlite_path": str(store)},
-                     "encoder": {"backend": encoder}}, port=port)
+        url = start(settings, port=port)
     console.print(f"serving on {url} (OpenAPI: {url}/docs) after {time.time() - started:.0f}s")
 
     interactions = pd.read_parquet(DEMO_DATA / "interactions.parquet").astype({"user_id": str, "item_id": str})
@@ -82,7 +110,7 @@ def run_demo(workdir: Path, port: int, encoder: str) -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             for n, shopper in enumerate(pick_shoppers(interactions, SHOPPERS)):
                 query = DEMO_QUERIES[n % len(DEMO_QUERIES)]
-                console.rule(f"[bold]3. shopper {shopper}")
+                console.rule(f"[bold]4. shopper {shopper}")
                 ask = lambda q: client.post("/v1/recommend", json={"user_id": shopper, "query": q, "k": 5}).json()
                 before = {"search": ask(query), "recommend": ask(None)}
                 history = interactions[interactions["user_id"] == shopper]

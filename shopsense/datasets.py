@@ -6,7 +6,8 @@
     esci_products(path)   ESCI rows with full product text (title, brand, colour, description)
 
 `DEMO_DATA` is the small real subset bundled in the repository (see train/make_demo_data.py),
-`SHARED_DATA` the larger sets beside the project when present.
+`QUERY_DATA` the bundled real queries labelled by train/query_data.py, `SHARED_DATA` the larger
+sets beside the project when present.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from shopsense.schemas import Event, EventType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO_ROOT / "data" / "beauty-demo"
+QUERY_DATA = REPO_ROOT / "data" / "queries" / "labelled_queries.parquet"
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 OTTO_TYPES = {"clicks": EventType.click, "carts": EventType.add_to_cart, "orders": EventType.purchase}

@@ -15,6 +15,7 @@ vLLM spawns worker processes: scripts that build a vLLM encoder need an
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -77,11 +78,13 @@ class VLLMEncoder(Encoder):
         self.llm = LLM(model=model_path, runner="pooling", dtype="auto" if cuda else "float32",
                        gpu_memory_utilization=memory_fraction, enforce_eager=not cuda, seed=0)
         self.dim = self.llm.llm_engine.model_config.get_hidden_size()
+        self._lock = threading.Lock()  # the offline LLM is not thread-safe: concurrent calls deadlock
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        outputs = self.llm.embed(list(texts), use_tqdm=False)
+        with self._lock:
+            outputs = self.llm.embed(list(texts), use_tqdm=False)
         vectors = np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from shopsense.behavior import BehaviorSummary, summarize
 from shopsense.config import ProfileSettings, RankingSettings, Settings
-from shopsense.encoders import Encoder, build_encoder
+from shopsense.encoders import Encoder
 from shopsense.index import CatalogIndex
 from shopsense.privacy import pseudonymize
 from shopsense.profile import Profile, fuse
@@ -31,11 +31,12 @@ from shopsense.ranking import Ranker, build_ranker, rank
 from shopsense.schemas import (EraseResult, Event, IngestResult, Interest, ProfileView, RecommendRequest,
                                RecommendResponse)
 from shopsense.stores import Store, open_store
+from shopsense.text_models import Encoded, TextModels
 
 
 def ingest(store: Store, events: Sequence[Event], key_of: Callable[[str], str]) -> IngestResult:
     """Pseudonymise shopper ids, then store all events in one atomic write."""
-    keyed = [e.model_copy(update={"user_id": key_of(e.user_id)}) for e in events]
+    keyed = [e.keyed(key_of(e.user_id)) for e in events]
     return IngestResult(accepted=len(keyed), stored=store.add_events(keyed))
 
 
@@ -58,8 +59,13 @@ def profile_record(summary: BehaviorSummary, profile: Profile, index: CatalogInd
             "last_event_at": summary.last_event_at, "updated_at": time.time()}
 
 
-def fuse_profile(query_vector: np.ndarray | None, search_vectors: np.ndarray, summary: BehaviorSummary) -> Profile:
-    return fuse(query_vector, search_vectors, summary.search_weights, summary.f_behavior)
+def fuse_profile(texts: Encoded, has_query: bool, summary: BehaviorSummary) -> Profile:
+    """`texts`: the current query (when `has_query`) then the recent searches, encoded. f_text averages the
+    searches; intent g and demand d also count the current query, as the newest search (weight 1)."""
+    searches = texts.rows(1) if has_query else texts
+    weights = np.concatenate([[1.0], summary.search_weights]) if has_query else summary.search_weights
+    return fuse(texts.vectors[0] if has_query else None, searches.vectors, summary.search_weights, summary.f_behavior,
+                texts.intent, texts.demand, texts.intent_labels, texts.demand_labels, intent_weights=weights)
 
 
 def rank_and_log(store: Store, index: CatalogIndex, ranker: Ranker, cfg: RankingSettings, request_id: str,
@@ -84,13 +90,14 @@ def new_request_id() -> str:
 class Recommender:
     """The whole pipeline in one process (no Ray): the same steps the Serve graph runs."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, store: Store, index: CatalogIndex):
-        self.settings, self.encoder, self.store, self.index = settings, encoder, store, index
+    def __init__(self, settings: Settings, models: TextModels, store: Store, index: CatalogIndex):
+        self.settings, self.models, self.store, self.index = settings, models, store, index
         self.ranker = build_ranker(settings.ranking)
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> "Recommender":
-        return cls(settings, encoder or build_encoder(settings.encoder), open_store(settings.store),
+        """`encoder`: an already loaded sentence encoder to reuse (the classifiers are loaded from settings)."""
+        return cls(settings, TextModels.load(settings, encoder), open_store(settings.store),
                    CatalogIndex.load(settings.artifacts / "catalog"))
 
     def key_of(self, user_id: str) -> str:
@@ -101,9 +108,7 @@ class Recommender:
 
     def _profile(self, user_key: str, query: str | None) -> tuple[Profile, BehaviorSummary]:
         summary = load_behavior(self.store, self.index, user_key, time.time(), self.settings.profile)
-        vectors = self.encoder.encode(([query] if query else []) + summary.searches)
-        query_vector = vectors[0] if query else None
-        profile = fuse_profile(query_vector, vectors[1:] if query else vectors, summary)
+        profile = fuse_profile(self.models.encode(([query] if query else []) + summary.searches), bool(query), summary)
         self.store.put_profile(user_key, profile_record(summary, profile, self.index, self.settings.profile))
         return profile, summary
 

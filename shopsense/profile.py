@@ -69,17 +69,18 @@ class Profile:
 def fuse(query_vector: np.ndarray | None, search_vectors: np.ndarray, search_weights: np.ndarray,
          f_behavior: np.ndarray | None, intent_probs: np.ndarray | None = None,
          demand_probs: np.ndarray | None = None, intent_labels: list[str] = (),
-         demand_labels: list[str] = ()) -> Profile:
+         demand_labels: list[str] = (), intent_weights: np.ndarray | None = None) -> Profile:
     """Combine the query vector, the encoded search history and the behaviour vector into a Profile.
 
     `search_weights` are the recency weights r_i of the searches; intent/demand probabilities
-    (one row per search) are averaged with the same weights.
+    (one row per text) are averaged with `intent_weights` (default: the same r_i).
     """
+    intent_weights = search_weights if intent_weights is None else intent_weights
     profile = Profile(query=unit(query_vector), f_text=unit(weighted_mean(search_vectors, search_weights)),
                       f_behavior=unit(f_behavior))
     for probs, labels, target in ((intent_probs, intent_labels, profile.intent),
                                   (demand_probs, demand_labels, profile.demand)):
-        mean = weighted_mean(probs, search_weights) if probs is not None else None
+        mean = weighted_mean(probs, intent_weights) if probs is not None else None
         if mean is not None:
             target.update({label: round(float(p), 4) for label, p in zip(labels, mean)})
     return profile

@@ -62,7 +62,7 @@ def test_search_finds_matching_products_for_a_new_shopper(client):
 
 def test_encoder_deployment_matches_sentence_transformers(serve_app, st_encoder, demo_index):
     texts = demo_index.titles[:32]
-    served = serve.get_deployment_handle("Encoder", app_name="shopsense").encode.remote(texts).result()
+    served = serve.get_deployment_handle("Encoder", app_name="shopsense").encode.remote(texts).result().vectors
     reference = st_encoder.encode(texts)
     assert served.shape == reference.shape
     assert np.min(np.sum(served * reference, axis=1)) > 0.9999
@@ -204,3 +204,81 @@ def test_http_answers_equal_the_in_process_pipeline(client, serve_app, artifacts
             assert http_items == local_items
     finally:
         local.close()
+
+
+def test_profile_shows_intent_and_demand_from_searches(client):
+    user = new_user()
+    searches = ["olay vs neutrogena moisturizer", "red nail polish set of 12"]
+    events = [{"user_id": user, "type": "search", "query": q, "timestamp": time.time() - n} for n, q in
+              enumerate(searches)]
+    assert client.post("/v1/events", json={"events": events}).status_code == 202
+    profile = client.get(f"/v1/users/{user}/profile").json()
+    assert set(profile["intent"]) == {"purchase", "compare", "browse"}
+    assert sum(profile["intent"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(profile["demand"]) == {"brand", "style_colour", "size_spec", "price", "material", "quantity_pack",
+                                      "audience"}
+    assert all(0.0 < p < 1.0 for p in profile["demand"].values())
+
+
+def test_encoder_serves_classifier_probabilities_equal_to_pytorch(serve_app, query_models):
+    """vLLM (inside the Encoder deployment) and PyTorch give the same probabilities for the same checkpoint."""
+    from shopsense.query_models import QueryClassifier
+
+    texts = ["dewalt 20v cordless drill", "best robot vacuum vs roomba", "kids rain boots", "x " * 100]
+    encoded = serve.get_deployment_handle("Encoder", app_name="shopsense").encode.remote(texts).result()
+    for task, served in (("intent", encoded.intent), ("demand", encoded.demand)):
+        reference = QueryClassifier(query_models["dir"] / task).predict(texts)
+        np.testing.assert_allclose(served, reference, atol=1e-4)
+
+
+def test_new_checkpoints_load_without_restart_or_failed_requests(client, serve_app, query_models):
+    """Swap the intent checkpoint on disk, bump the Encoder's models_version: requests keep succeeding
+    throughout, and afterwards the served probabilities are the new model's."""
+    import shutil
+    import threading
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from serve.local import deploy
+    from shopsense.query_models import QueryClassifier
+
+    encoder = serve.get_deployment_handle("Encoder", app_name="shopsense")
+    text = ["compare olay and neutrogena"]
+    before = encoder.encode.remote(text).result().intent
+    intent_dir = query_models["dir"] / "intent"
+    changed = intent_dir.with_name("intent-next")
+    model = AutoModelForSequenceClassification.from_pretrained(intent_dir)
+    model.classifier.bias.data += torch.tensor([3.0, -3.0, 0.0])  # a different model: leans to "purchase"
+    model.save_pretrained(changed)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        if (intent_dir / name).exists():
+            shutil.copy(intent_dir / name, changed / name)
+    expected = QueryClassifier(changed).predict(text)
+
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(client.post("/v1/recommend", json={"user_id": "reload-shopper", "query": "lipstick"})
+                            .status_code)
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        old = intent_dir.with_name("intent-old")
+        intent_dir.rename(old)
+        changed.rename(intent_dir)
+        deploy(serve_app["overrides"], serve_app["replicas"], models_version="2")
+        deadline = time.time() + 300
+        while encoder.info.remote().result()["models_version"] != "2":
+            assert time.time() < deadline, "the Encoder did not take the new models version"
+            time.sleep(1)
+    finally:
+        stop.set()
+        worker.join()
+    after = encoder.encode.remote(text).result().intent
+    np.testing.assert_allclose(after, expected, atol=1e-4)
+    assert not np.allclose(after, before, atol=1e-3)
+    assert statuses and set(statuses) == {200}
