@@ -1,0 +1,131 @@
+"""Ranking features: defined once, used by the Ranking deployment, the in-process pipeline,
+ranker training and evaluation alike (tests/test_features.py checks they agree).
+
+    signals = request_signals(index, bm25, graph, query, summary)    # per request, over the whole catalogue
+    feats = compute(index, rows, source_ranks, profile, summary, signals)   # {name: array over rows}
+
+Every feature is a number per candidate row; one that does not apply (no query, no
+history, no prices, no intent/demand model) is 0, so one model input serves search
+and recommendation. FEATURE_GROUPS names the parts `--ablate` can switch off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shopsense.behavior import BehaviorSummary
+from shopsense.bm25 import BM25Index, QueryMatch
+from shopsense.cooccurrence import CoOccurrence
+from shopsense.index import CatalogIndex
+from shopsense.profile import Profile
+
+SOURCES = ("ann", "bm25", "cooc", "popular")
+
+FEATURE_GROUPS = {
+    "query": ("query_cos", "bm25", "bm25_rel", "query_coverage", "title_words"),
+    "text": ("text_cos",),
+    "behavior": ("behavior_cos", "last_item_cos", "cooc_recent", "cooc_last", "follows_last",
+                 "brand_affinity", "category_affinity", "price_fit"),
+    "item": ("popularity", "trend"),
+    "intent": ("intent_purchase_popularity", "intent_browse_novelty"),
+    "demand": ("demand_brand_fit", "demand_price_fit"),
+    "retrieval": tuple(f"rr_{source}" for source in SOURCES),
+}
+FEATURES = tuple(name for names in FEATURE_GROUPS.values() for name in names)
+
+
+@dataclass
+class RequestSignals:
+    """What a request scores against the whole catalogue once, for retrieval and features alike."""
+
+    bm25: QueryMatch | None
+    recent_rows: list[int]           # the shopper's recent products, newest first
+    cooc_recent: np.ndarray | None   # co-occurrence with the recent products
+    cooc_last: np.ndarray | None     # ... with the most recent one
+    follows_last: np.ndarray | None  # P(next = row | most recent product)
+
+
+def request_signals(index: CatalogIndex, bm25: BM25Index, graph: CoOccurrence, query: str | None,
+                    summary: BehaviorSummary) -> RequestSignals:
+    recent_rows = index.rows(summary.recent_items)
+    if not recent_rows:
+        return RequestSignals(bm25.match(query) if query else None, [], None, None, None)
+    cooc_last, follows_last = graph.last_item(recent_rows)
+    return RequestSignals(bm25.match(query) if query else None, recent_rows, graph.scores(recent_rows),
+                          cooc_last, follows_last)
+
+
+def cosine(index: CatalogIndex, rows: np.ndarray, vector: np.ndarray | None) -> np.ndarray:
+    if vector is None or len(rows) == 0:
+        return np.zeros(len(rows), dtype=np.float32)
+    return index.vectors[rows] @ vector
+
+
+def at(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    return np.zeros(len(rows), dtype=np.float32) if values is None else values[rows].astype(np.float32)
+
+
+def share(index: CatalogIndex, rows: np.ndarray, summary: BehaviorSummary, attribute: str) -> np.ndarray:
+    """The shopper's share of event weight on each candidate's brand / category / price band."""
+    shares = summary.affinities.get(attribute)
+    if not shares or attribute not in index.products:
+        return np.zeros(len(rows), dtype=np.float32)
+    values = index.products[attribute].to_numpy()[rows]
+    return np.array([shares.get(str(v), 0.0) for v in values], dtype=np.float32)
+
+
+def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], profile: Profile,
+            summary: BehaviorSummary, signals: RequestSignals, graph: CoOccurrence) -> dict[str, np.ndarray]:
+    """Features of candidate `rows`; `source_ranks[s]` is each row's rank in retrieval source s (-1: absent)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    bm25 = at(signals.bm25.scores if signals.bm25 else None, rows)
+    top_bm25 = float(signals.bm25.scores.max(initial=0.0)) if signals.bm25 else 0.0
+    last_vector = index.vectors[signals.recent_rows[0]] if signals.recent_rows else None
+    behavior_cos = cosine(index, rows, profile.f_behavior)
+    popularity = index.popularity[rows]
+    brand = share(index, rows, summary, "brand")
+    price_fit = share(index, rows, summary, "price_band")
+    feats = {
+        "query_cos": cosine(index, rows, profile.query),
+        "bm25": bm25,
+        "bm25_rel": bm25 / top_bm25 if top_bm25 > 0 else np.zeros(len(rows), dtype=np.float32),
+        "query_coverage": at(signals.bm25.coverage if signals.bm25 else None, rows),
+        "title_words": np.array([len(index.titles[r].split()) for r in rows], dtype=np.float32),
+        "text_cos": cosine(index, rows, profile.f_text),
+        "behavior_cos": behavior_cos,
+        "last_item_cos": cosine(index, rows, last_vector),
+        "cooc_recent": at(signals.cooc_recent, rows),
+        "cooc_last": at(signals.cooc_last, rows),
+        "follows_last": at(signals.follows_last, rows),
+        "brand_affinity": brand,
+        "category_affinity": share(index, rows, summary, "category"),
+        "price_fit": price_fit,
+        "popularity": popularity,
+        "trend": at(graph.trend, rows),
+        # intent/demand (0 until those models feed the profile): how the shopper's mode meets the product
+        "intent_purchase_popularity": profile.intent.get("purchase", 0.0) * popularity,
+        "intent_browse_novelty": profile.intent.get("browse", 0.0) * (1.0 - np.clip(behavior_cos, 0.0, 1.0)),
+        "demand_brand_fit": profile.demand.get("brand", 0.0) * brand,
+        "demand_price_fit": profile.demand.get("price", 0.0) * price_fit,
+    }
+    for source in SOURCES:
+        ranks = source_ranks.get(source)
+        feats[f"rr_{source}"] = np.zeros(len(rows), dtype=np.float32) if ranks is None else \
+            np.where(ranks >= 0, 1.0 / (1.0 + np.maximum(ranks, 0)), 0.0).astype(np.float32)
+    return {name: np.asarray(feats[name], dtype=np.float32) for name in FEATURES}
+
+
+def matrix(feats: dict[str, np.ndarray], names=FEATURES, off: frozenset[str] = frozenset()) -> np.ndarray:
+    """Features as a (rows, len(names)) float32 matrix in `names` order; names in `off` are zeroed."""
+    n = len(next(iter(feats.values()))) if feats else 0
+    return np.column_stack([np.zeros(n, dtype=np.float32) if name in off else feats[name] for name in names]) \
+        if names else np.zeros((n, 0), dtype=np.float32)
+
+
+def ablated(groups) -> frozenset[str]:
+    """Feature names switched off by ablating the named FEATURE_GROUPS."""
+    unknown = set(groups) - set(FEATURE_GROUPS)
+    if unknown:
+        raise ValueError(f"unknown feature group(s) {sorted(unknown)}; choose from {sorted(FEATURE_GROUPS)}")
+    return frozenset(name for group in groups for name in FEATURE_GROUPS[group])

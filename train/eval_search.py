@@ -1,0 +1,103 @@
+"""Search evaluation on human relevance judgements (Home Depot format), over the whole set of products.
+
+    shopsense eval search --judgments PATH.parquet --json OUT
+    python -m train.eval_search --judgments ../shared/data/homedepot/judgments.parquet --json runs/search.json
+
+For every query of the file, each system ranks every product in the file; gain =
+relevance - 1, unjudged products gain 0. Reported: nDCG@10, MRR (first product with
+gain > 0) and recall@100 (of the products with gain > 0), for the system (the learned
+ranker through the serving `rank()`: hybrid ANN + BM25 candidates, lambdarank) and for
+the BM25 and encoder-cosine baselines over the same products.
+
+The system's model is <artifacts>/models/ranker-search.txt, trained on
+../shared/data/homedepot (train.train_ranker) when missing. Queries the model was
+trained or validated on (their hashes are in the model's meta) are never scored, so
+on the Home Depot file only its test split counts and on any other file every query
+not seen in training does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from shopsense.config import Settings
+from shopsense.ltr import load_meta
+from shopsense.metrics import ndcg_at_k, reciprocal_rank, recall_at_k
+from shopsense.ranking import MODEL_FILES, LearnedRanker, rank, sources_for
+from train.report import write_report
+from train.search_data import SearchSet, query_hash
+
+METRICS = ["nDCG@10", "MRR", "recall@100"]
+DEPTH = 100   # the deepest cut-off any metric needs (and the most a request may ask for)
+
+
+def query_metrics(ranked_ids: list[str], gains: dict[str, float]) -> dict[str, float]:
+    ranked_gains = [gains.get(i, 0.0) for i in ranked_ids]
+    relevant = [g > 0 for g in ranked_gains]
+    n_relevant = sum(g > 0 for g in gains.values())
+    return {"nDCG@10": ndcg_at_k(ranked_gains, list(gains.values()), 10), "MRR": reciprocal_rank(relevant),
+            "recall@100": recall_at_k(relevant, n_relevant, 100)}
+
+
+def eval_main(judgments: str | Path, json_out: str | Path | None = None, model: str | Path | None = None,
+              max_queries: int | None = None, seed: int = 0, report_dir: str | Path | None = None,
+              settings: Settings | None = None) -> dict:
+    """Evaluate on one judgements file; returns (and writes as JSON) the figures. report_dir (default:
+    beside json_out, else runs/eval-search) gets report.md and metrics.png. max_queries samples queries."""
+    settings = settings or Settings.load()
+    model_path = Path(model) if model else settings.artifacts / "models" / MODEL_FILES["search"]
+    if not model_path.exists():
+        from train.train_ranker import train_main
+
+        train_main("search", out=model_path, settings=settings)
+    seen = set(load_meta(model_path).get("trained_query_hashes", []))
+    ranker = LearnedRanker(settings.ranking, paths={"search": model_path})
+
+    search_set = SearchSet.load(judgments, settings)
+    queries = [q for q in search_set.queries if query_hash(q) not in seen and search_set.gains(q)]
+    if max_queries and max_queries < len(queries):
+        queries = sorted(np.random.default_rng(seed).choice(queries, max_queries, replace=False))
+    item_ids = search_set.index.products["item_id"].to_numpy()
+
+    per_system: dict[str, list[dict]] = {"system": [], "bm25": [], "encoder_cosine": []}
+    for query in queries:
+        gains = search_set.gains(query)
+        profile, summary, request = search_set.request(query, settings, k=DEPTH)
+        items, _ = rank(search_set.index, profile, summary, request, settings.ranking, ranker)
+        per_system["system"].append(query_metrics([item.item_id for item in items], gains))
+        bm25 = sources_for(search_set.index).bm25.match(query)
+        per_system["bm25"].append(query_metrics(item_ids[bm25.top(DEPTH)].tolist(), gains))
+        cosine = search_set.index.vectors @ profile.query
+        top = np.argpartition(-cosine, DEPTH)[:DEPTH]
+        per_system["encoder_cosine"].append(query_metrics(item_ids[top[np.argsort(-cosine[top])]].tolist(), gains))
+
+    results = {name: {m: float(np.mean([r[m] for r in rows])) for m in METRICS} for name, rows in per_system.items()}
+    summary = {"task": "search", "judgments": str(judgments), "model": str(model_path), "queries": len(queries),
+               "queries_skipped_seen_in_training": sum(query_hash(q) in seen for q in search_set.queries),
+               "products": len(search_set.index), "results": results,
+               "system_vs_bm25_nDCG@10": results["system"]["nDCG@10"] / max(results["bm25"]["nDCG@10"], 1e-12)}
+    report_dir = Path(report_dir) if report_dir else (Path(json_out).parent if json_out else Path("runs/eval-search"))
+    write_report(summary, report_dir, f"Search evaluation: {Path(judgments).name}", METRICS)
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judgments", required=True)
+    parser.add_argument("--json")
+    parser.add_argument("--model")
+    parser.add_argument("--max-queries", type=int)
+    parser.add_argument("--report-dir")
+    args = parser.parse_args()
+    eval_main(args.judgments, args.json, args.model, args.max_queries, report_dir=args.report_dir)
+
+
+if __name__ == "__main__":
+    main()
