@@ -54,7 +54,9 @@ class Encoder:
     async def reconfigure(self, user_config: dict) -> None:
         version = user_config.get("models_version")
         if self.models_version is not None and version != self.models_version:
-            self.models.classifiers = await asyncio.to_thread(load_classifiers, self.settings)
+            new = await asyncio.to_thread(load_classifiers, self.settings)  # served with the old ones meanwhile
+            for classifier in (await asyncio.to_thread(self.models.swap_classifiers, new)).values():
+                classifier.close()
         self.models_version = version
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)

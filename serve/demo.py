@@ -97,7 +97,10 @@ def run_demo(workdir: Path, port: int, encoder: str) -> None:
     from serve.local import start, stop
 
     ray.init(include_dashboard=False, log_to_driver=False)
-    settings = {"artifacts_dir": str(artifacts), "store": {"sqlite_path": str(store)}, "encoder": {"backend": encoder}}
+    # The learned ranker scores recommendations with the next-item model trained below; searches fall back to
+    # the simple scorer (the search ranker trains on Home Depot judgements, which are not bundled).
+    settings = {"artifacts_dir": str(artifacts), "store": {"sqlite_path": str(store)}, "encoder": {"backend": encoder},
+                "ranking": {"ranker": "learned"}}
     train_models(artifacts / "models", Settings.load(overrides=settings))
 
     console.rule("[bold]3. start the Serve graph")
@@ -112,7 +115,8 @@ def run_demo(workdir: Path, port: int, encoder: str) -> None:
                 query = DEMO_QUERIES[n % len(DEMO_QUERIES)]
                 console.rule(f"[bold]4. shopper {shopper}")
                 ask = lambda q: client.post("/v1/recommend", json={"user_id": shopper, "query": q, "k": 5}).json()
-                before = {"search": ask(query), "recommend": ask(None)}
+                before = {"search": ask(query), "recommend": ask(None),
+                          "profile": client.get(f"/v1/users/{shopper}/profile").json()}
                 history = interactions[interactions["user_id"] == shopper]
                 events = replayed_events(history, time.time())
                 for event in track(events, description=f"replaying {len(events)} real purchases as events"):
@@ -121,7 +125,8 @@ def run_demo(workdir: Path, port: int, encoder: str) -> None:
                 console.print(answers_table(f"search “{query}”", before["search"], after["search"]))
                 console.print(answers_table("recommendations (no query)", before["recommend"], after["recommend"]))
                 profile = client.get(f"/v1/users/{shopper}/profile").json()
-                console.print("[bold]profile[/bold]: counts", profile["counts"], "· top interests:")
+                console.print(f"[bold]profile[/bold] before: counts {before['profile']['counts']}; after: counts",
+                              profile["counts"], "· top interests:")
                 for interest in profile["top_interests"][:3]:
                     console.print(f"   {interest['weight']:.2f}  {interest['text'][:80]}")
     finally:

@@ -43,6 +43,9 @@ class Encoder(ABC):
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors."""
 
+    def close(self) -> None:
+        """Release what the backend holds outside this process."""
+
 
 class SentenceTransformersEncoder(Encoder):
     name = "sentence-transformers"
@@ -87,6 +90,10 @@ class VLLMEncoder(Encoder):
             outputs = self.llm.embed(list(texts), use_tqdm=False)
         vectors = np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+    def close(self) -> None:
+        # Stops the engine-core process; without it an exiting script can wait on that child forever.
+        self.llm.llm_engine.engine_core.shutdown()
 
 
 def build_encoder(settings: EncoderSettings) -> Encoder:

@@ -28,9 +28,13 @@ def build_catalog_index(settings: Settings, catalog: Path | None = None, interac
     if interactions is not None:
         popularity = read_table(interactions)["item_id"].astype(str).value_counts()
     encoder = build_encoder(settings.encoder)
-    with Progress() as progress:
-        task = progress.add_task(f"encoding {len(products)} products ({encoder.name})", total=len(products))
-        index = CatalogIndex.build(products, encoder, popularity, progress=lambda n: progress.update(task, completed=n))
+    try:
+        with Progress() as progress:
+            task = progress.add_task(f"encoding {len(products)} products ({encoder.name})", total=len(products))
+            index = CatalogIndex.build(products, encoder, popularity,
+                                       progress=lambda n: progress.update(task, completed=n))
+    finally:
+        encoder.close()
     index.save(settings.artifacts / "catalog")
     # BM25 and the co-occurrence graph are retrieval sources of the Ranking deployment, kept beside the index.
     events = read_table(interactions).astype({"user_id": str, "item_id": str}) if interactions is not None else None

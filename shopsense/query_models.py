@@ -68,6 +68,11 @@ class QueryClassifier:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.model = AutoModelForSequenceClassification.from_pretrained(self.model_path).to(self.device).eval()
 
+    def close(self) -> None:
+        """Stop the vLLM engine-core process (replaced models must not keep their memory)."""
+        if self.backend == "vllm":
+            self.llm.llm_engine.engine_core.shutdown()
+
     def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)

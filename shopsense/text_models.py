@@ -60,7 +60,7 @@ def load_classifiers(settings: Settings) -> dict:
 class TextModels:
     def __init__(self, encoder: Encoder, classifiers: dict):
         self.encoder = encoder
-        self.classifiers = classifiers  # task -> QueryClassifier; swapped whole on reload
+        self.classifiers = classifiers  # task -> QueryClassifier; replaced whole by swap_classifiers
         self._lock = threading.Lock()  # vLLM's offline engines are not thread-safe
 
     @classmethod
@@ -68,9 +68,14 @@ class TextModels:
         return cls(encoder or build_encoder(settings.encoder), load_classifiers(settings))
 
     def encode(self, texts: list[str]) -> Encoded:
-        classifiers = self.classifiers  # one consistent set for the whole call, even during a reload
-        intent, demand = classifiers.get("intent"), classifiers.get("demand")
         with self._lock:
+            intent, demand = self.classifiers.get("intent"), self.classifiers.get("demand")
             return Encoded(self.encoder.encode(texts),
                            intent.predict(texts) if intent else None, demand.predict(texts) if demand else None,
                            intent.labels if intent else [], demand.labels if demand else [])
+
+    def swap_classifiers(self, classifiers: dict) -> dict:
+        """Install new classifiers between two calls; returns the replaced ones, which no call uses any more."""
+        with self._lock:
+            old, self.classifiers = self.classifiers, classifiers
+        return old
