@@ -329,8 +329,9 @@ def rank(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, reques
     items = []
     for position, i in enumerate(top):
         signals = {name: round(float(values[position]), 4) for name, values in top_feats.items()}
-        reason = explain({n: float(c[position]) for n, c in contributions.items()}) if contributions \
-            else f"{ranker.name} ranker order"
+        # Only signals the item actually has can be its reason: a tree model also credits absent (zero) features.
+        reason = explain({n: float(c[position]) for n, c in contributions.items() if signals.get(n, 0.0) != 0.0}) \
+            if contributions else f"{ranker.name} ranker order"
         items.append(RankedItem(item_id=index.products["item_id"].iat[rows[i]], title=index.titles[rows[i]],
                                 score=round(float(scores[i]), 4), reason=reason, signals=signals))
     return items, top_feats
