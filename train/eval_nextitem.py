@@ -34,7 +34,7 @@ from shopsense.ltr import save_model
 from shopsense.metrics import hit_at_k, ndcg_one_at_k
 from shopsense.ranking import LearnedRanker, rank
 from train.nextitem_data import NextItemWorld, training_frame
-from train.report import write_report
+from train.report import publish
 from train.train_ranker import fit_lambdarank, nextitem_params
 
 K = 10
@@ -190,12 +190,8 @@ def eval_main(data: str | Path, json_out: str | Path | None = None, users: int |
         "blend_validation_NDCG@10": validation_ndcg, "best_baseline": best_baseline,
         "system_vs_best_baseline_NDCG@10": results["system"]["NDCG@10"] / max(results[best_baseline]["NDCG@10"], 1e-12),
     }
-    report_dir = Path(report_dir) if report_dir else (Path(json_out).parent if json_out else Path("runs/eval-nextitem"))
-    write_report(summary, report_dir, f"Next-item evaluation: {Path(data).name}", ["HR@10", "NDCG@10"])
-    if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    publish(summary, f"Next-item evaluation: {Path(data).name}", ["HR@10", "NDCG@10"], json_out, report_dir,
+            "runs/eval-nextitem")
     return summary
 
 
@@ -208,8 +204,9 @@ def main() -> None:
     parser.add_argument("--train-users", type=int, default=4000)
     parser.add_argument("--report-dir")
     args = parser.parse_args()
-    eval_main(args.data, args.json, args.users, [a for a in args.ablate.split(",") if a],
-              train_users=args.train_users, report_dir=args.report_dir)
+    summary = eval_main(args.data, args.json, args.users, [a for a in args.ablate.split(",") if a],
+                        train_users=args.train_users, report_dir=args.report_dir)
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

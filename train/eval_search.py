@@ -27,7 +27,7 @@ from shopsense.config import Settings
 from shopsense.ltr import load_meta
 from shopsense.metrics import ndcg_at_k, reciprocal_rank, recall_at_k
 from shopsense.ranking import MODEL_FILES, LearnedRanker, rank, sources_for
-from train.report import write_report
+from train.report import publish
 from train.search_data import SearchSet, query_hash
 
 METRICS = ["nDCG@10", "MRR", "recall@100"]
@@ -79,12 +79,8 @@ def eval_main(judgments: str | Path, json_out: str | Path | None = None, model: 
                "queries_skipped_seen_in_training": sum(query_hash(q) in seen for q in search_set.queries),
                "products": len(search_set.index), "results": results,
                "system_vs_bm25_nDCG@10": results["system"]["nDCG@10"] / max(results["bm25"]["nDCG@10"], 1e-12)}
-    report_dir = Path(report_dir) if report_dir else (Path(json_out).parent if json_out else Path("runs/eval-search"))
-    write_report(summary, report_dir, f"Search evaluation: {Path(judgments).name}", METRICS)
-    if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    publish(summary, f"Search evaluation: {Path(judgments).name}", METRICS, json_out, report_dir,
+            "runs/eval-search")
     return summary
 
 
@@ -96,7 +92,8 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int)
     parser.add_argument("--report-dir")
     args = parser.parse_args()
-    eval_main(args.judgments, args.json, args.model, args.max_queries, report_dir=args.report_dir)
+    summary = eval_main(args.judgments, args.json, args.model, args.max_queries, report_dir=args.report_dir)
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

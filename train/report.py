@@ -7,6 +7,7 @@ maps group -> {metric: value, "delta_<metric>": change vs the full system}.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -51,3 +52,13 @@ def write_report(summary: dict, directory: str | Path, title: str, metrics: list
     path = directory / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def publish(summary: dict, title: str, metrics: list[str], json_out: str | Path | None,
+            report_dir: str | Path | None, default_dir: str) -> None:
+    """Write the markdown + PNG report (beside json_out unless report_dir is given) and the JSON figures."""
+    directory = Path(report_dir) if report_dir else (Path(json_out).parent if json_out else Path(default_dir))
+    write_report(summary, directory, title, metrics)
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(summary, indent=2))
