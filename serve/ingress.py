@@ -18,7 +18,7 @@ import json
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -62,9 +62,21 @@ def parse_events(body, max_batch: int) -> list[Event]:
     raise HTTPException(422, "body must be an event object or {\"events\": [...]}")
 
 
-EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "oneOf": [Event.model_json_schema(ref_template="#/components/schemas/{model}"),
-              EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")]}}}}}
+# POST /v1/events reads its body itself (one event or a batch); describe both shapes in the OpenAPI document,
+# with their nested models registered as components so that every reference resolves.
+EVENTS_SCHEMA = TypeAdapter(Event | EventBatch).json_schema(ref_template="#/components/schemas/{model}")
+EVENTS_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"anyOf": EVENTS_SCHEMA["anyOf"]}}}}}
+_default_openapi = api.openapi
+
+
+def _openapi_with_event_schemas() -> dict:
+    schema = _default_openapi()
+    schema["components"]["schemas"].update(EVENTS_SCHEMA["$defs"])
+    return schema
+
+
+api.openapi = _openapi_with_event_schemas
 
 
 @serve.deployment
