@@ -120,6 +120,7 @@ def run_bench(json_path: Path | None, n_requests: int, port: int) -> dict:
     requests = make_requests(shoppers, n_requests)
     in_process = {c: load_test(lambda r: local.recommend(RecommendRequest(**r)), requests, c) for c in CONCURRENCY}
     local.close()
+    vllm.close()  # the in-process engine: an exiting process would otherwise wait on its engine-core child
 
     console.rule("(a, c) HTTP through the Serve graph")
     url = start(overrides | {"store": {"sqlite_path": str(workdir / "serve.sqlite")}}, port=port)
