@@ -106,22 +106,23 @@ class Recommender:
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         return ingest(self.store, events, self.key_of)
 
-    def _profile(self, user_key: str, query: str | None) -> tuple[Profile, BehaviorSummary]:
+    def _profile(self, user_key: str, query: str | None) -> tuple[Profile, BehaviorSummary, dict]:
+        """What the Fusion deployment returns: the profile, the behaviour summary and the persisted record."""
         summary = load_behavior(self.store, self.index, user_key, time.time(), self.settings.profile)
         profile = fuse_profile(self.models.encode(([query] if query else []) + summary.searches), bool(query), summary)
-        self.store.put_profile(user_key, profile_record(summary, profile, self.index, self.settings.profile))
-        return profile, summary
+        record = profile_record(summary, profile, self.index, self.settings.profile)
+        self.store.put_profile(user_key, record)
+        return profile, summary, record
 
     def recommend(self, request: RecommendRequest) -> RecommendResponse:
         user_key = self.key_of(request.user_id)
-        profile, summary = self._profile(user_key, request.query)
+        profile, summary, _ = self._profile(user_key, request.query)
         return rank_and_log(self.store, self.index, self.ranker, self.settings.ranking, new_request_id(), user_key,
                             request, profile, summary)
 
     def profile(self, user_id: str) -> ProfileView:
-        user_key = self.key_of(user_id)
-        self._profile(user_key, None)
-        return profile_view(user_id, self.store.get_profile(user_key))
+        _, _, record = self._profile(self.key_of(user_id), None)
+        return profile_view(user_id, record)
 
     def erase(self, user_id: str) -> EraseResult:
         return EraseResult(erased_events=self.store.erase_user(self.key_of(user_id)))
