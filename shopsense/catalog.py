@@ -13,6 +13,8 @@ The normalised table has string item ids, unescaped titles, and a price band
 from __future__ import annotations
 
 import html
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +91,28 @@ def product_text(row) -> str:
         if value and value.lower() not in row["title"].lower():
             parts.append(value)
     return " | ".join(parts)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case alphanumeric words, apostrophes dropped ("L'Oreal" -> "loreal")."""
+    return re.findall(r"[a-z0-9]+", text.lower().replace("'", ""))
+
+
+def brands(products: pd.DataFrame) -> list[str]:
+    """Each product's brand: its brand field, or where that is empty, its title's first word when the
+    catalogue uses that word mostly to open titles (titles lead with the brand: "Garnier Fructis ..." gives
+    Garnier; "Hair Tamer ..." gives nothing, as "hair" is mostly found further into titles)."""
+    titles = [words(str(t)) for t in products["title"].fillna("")]
+    leading = Counter(t[0] for t in titles if t)
+    anywhere = Counter(w for t in titles for w in set(t))
+    given = products["brand"].tolist() if "brand" in products else [None] * len(products)
+    found = []
+    for title, brand in zip(titles, given):
+        first = title[0] if title else ""
+        if isinstance(brand, str) and brand.strip():
+            found.append(brand.strip())
+        elif len(first) > 2 and first.isalpha() and leading[first] >= 2 and leading[first] >= 0.5 * anywhere[first]:
+            found.append(first)
+        else:
+            found.append("")
+    return found

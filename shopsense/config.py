@@ -84,6 +84,11 @@ class RankingSettings(_Section):
     weight_behavior: float = 0.6
     weight_popularity: float = 0.05
     weight_affinity: float = 0.1
+    weight_intent: float = 0.1    # intent g x product (exact match, popularity, novelty)
+    weight_demand: float = 0.2    # demand d x product (named brand, spec, price)
+    # A compare intent trades score for variety: greedy re-ranking by score - w * similarity to the items
+    # above, w = g[compare] * compare_diversity (any ranker).
+    compare_diversity: float = 0.5
     exclude_purchased: bool = True
     # Learned ranker models (ranker-search.txt, ranker-nextitem.txt); None: <artifacts>/models beside the catalogue.
     model_dir: str | None = None

@@ -10,12 +10,14 @@ and recommendation. FEATURE_GROUPS names the parts `--ablate` can switch off.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from shopsense.behavior import BehaviorSummary
 from shopsense.bm25 import BM25Index, QueryMatch
+from shopsense.catalog import words
 from shopsense.cooccurrence import CoOccurrence
 from shopsense.index import CatalogIndex
 from shopsense.profile import Profile
@@ -23,13 +25,13 @@ from shopsense.profile import Profile
 SOURCES = ("ann", "bm25", "cooc", "popular")
 
 FEATURE_GROUPS = {
-    "query": ("query_cos", "bm25", "bm25_rel", "query_coverage", "title_words"),
+    "query": ("query_cos", "bm25", "bm25_rel", "query_coverage", "number_match", "title_words"),
     "text": ("text_cos",),
     "behavior": ("behavior_cos", "last_item_cos", "cooc_recent", "cooc_last", "follows_last",
                  "brand_affinity", "category_affinity", "price_fit"),
     "item": ("popularity", "trend"),
-    "intent": ("intent_purchase_popularity", "intent_browse_novelty"),
-    "demand": ("demand_brand_fit", "demand_price_fit"),
+    "intent": ("intent_purchase_exact", "intent_purchase_popularity", "intent_browse_novelty"),
+    "demand": ("demand_brand_match", "demand_brand_fit", "demand_spec_match", "demand_price_fit"),
     "retrieval": tuple(f"rr_{source}" for source in SOURCES),
 }
 FEATURES = tuple(name for names in FEATURE_GROUPS.values() for name in names)
@@ -44,16 +46,44 @@ class RequestSignals:
     cooc_recent: np.ndarray | None   # co-occurrence with the recent products
     cooc_last: np.ndarray | None     # ... with the most recent one
     follows_last: np.ndarray | None  # P(next = row | most recent product)
+    asked_text: str = ""             # the query, else the recent searches: where a shopper names brands and specs
+
+
+NUMBER = re.compile(r"\d+(?:[./]\d+)?")
+
+
+def padded(text: str) -> str:
+    """The text's words joined by single spaces and padded, for whole-word `in` tests."""
+    return " " + " ".join(words(text)) + " "
 
 
 def request_signals(index: CatalogIndex, bm25: BM25Index, graph: CoOccurrence, query: str | None,
                     summary: BehaviorSummary) -> RequestSignals:
+    match = bm25.match(query) if query else None
+    asked_text = query or " ".join(summary.searches)
     recent_rows = index.rows(summary.recent_items)
     if not recent_rows:
-        return RequestSignals(bm25.match(query) if query else None, [], None, None, None)
+        return RequestSignals(match, [], None, None, None, asked_text)
     cooc_last, follows_last = graph.last_item(recent_rows)
-    return RequestSignals(bm25.match(query) if query else None, recent_rows, graph.scores(recent_rows),
-                          cooc_last, follows_last)
+    return RequestSignals(match, recent_rows, graph.scores(recent_rows), cooc_last, follows_last, asked_text)
+
+
+def number_match(index: CatalogIndex, rows: np.ndarray, text: str) -> np.ndarray:
+    """Share of the numbers in `text` (sizes, volts, model numbers: "3/4", "20", "1.5") found in each title;
+    BM25's tokeniser drops most of them."""
+    wanted = set(NUMBER.findall(text))
+    if not wanted:
+        return np.zeros(len(rows), dtype=np.float32)
+    return np.array([len(wanted & set(NUMBER.findall(index.titles[r]))) / len(wanted) for r in rows],
+                    dtype=np.float32)
+
+
+def brand_named(index: CatalogIndex, rows: np.ndarray, text: str) -> np.ndarray:
+    """1 where the candidate's brand is named, as whole words, in `text`."""
+    if not text:
+        return np.zeros(len(rows), dtype=np.float32)
+    asked = padded(text)
+    return np.array([bool(index.brands[r]) and padded(index.brands[r]) in asked for r in rows], dtype=np.float32)
 
 
 def cosine(index: CatalogIndex, rows: np.ndarray, vector: np.ndarray | None) -> np.ndarray:
@@ -83,15 +113,19 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
     top_bm25 = float(signals.bm25.scores.max(initial=0.0)) if signals.bm25 else 0.0
     last_vector = index.vectors[signals.recent_rows[0]] if signals.recent_rows else None
     behavior_cos = cosine(index, rows, profile.f_behavior)
+    intent, demand = profile.intent, profile.demand
     popularity = index.popularity[rows]
     brand = share(index, rows, summary, "brand")
     price_fit = share(index, rows, summary, "price_band")
+    coverage = at(signals.bm25.coverage if signals.bm25 else None, rows)
+    numbers = number_match(index, rows, signals.asked_text)
     feats = {
         "query_cos": cosine(index, rows, profile.query),
         "bm25": bm25,
         "bm25_rel": bm25 / top_bm25 if top_bm25 > 0 else np.zeros(len(rows), dtype=np.float32),
-        "query_coverage": at(signals.bm25.coverage if signals.bm25 else None, rows),
+        "query_coverage": coverage,
         "title_words": np.array([len(index.titles[r].split()) for r in rows], dtype=np.float32),
+        "number_match": numbers if signals.bm25 else np.zeros(len(rows), dtype=np.float32),
         "text_cos": cosine(index, rows, profile.f_text),
         "behavior_cos": behavior_cos,
         "last_item_cos": cosine(index, rows, last_vector),
@@ -103,11 +137,16 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
         "price_fit": price_fit,
         "popularity": popularity,
         "trend": at(graph.trend, rows),
-        # intent/demand (0 until those models feed the profile): how the shopper's mode meets the product
-        "intent_purchase_popularity": profile.intent.get("purchase", 0.0) * popularity,
-        "intent_browse_novelty": profile.intent.get("browse", 0.0) * (1.0 - np.clip(behavior_cos, 0.0, 1.0)),
-        "demand_brand_fit": profile.demand.get("brand", 0.0) * brand,
-        "demand_price_fit": profile.demand.get("price", 0.0) * price_fit,
+        # intent g and demand d (0 without those models) meet the product: a buyer wants the exact match and
+        # the safe pick, a browser something new; a brand / spec / price demand wants products that answer it.
+        "intent_purchase_exact": intent.get("purchase", 0.0) * coverage,
+        "intent_purchase_popularity": intent.get("purchase", 0.0) * popularity,
+        "intent_browse_novelty": intent.get("browse", 0.0) * (1.0 - np.clip(behavior_cos, 0.0, 1.0)),
+        "demand_brand_match": demand.get("brand", 0.0) * brand_named(index, rows, signals.asked_text),
+        "demand_brand_fit": demand.get("brand", 0.0) * brand,
+        # a spec counts on products that otherwise match: "5" alone does not make a nail file a 5-blade razor
+        "demand_spec_match": demand.get("size_spec", 0.0) * numbers * (coverage if signals.bm25 else 1.0),
+        "demand_price_fit": demand.get("price", 0.0) * price_fit,
     }
     for source in SOURCES:
         ranks = source_ranks.get(source)

@@ -3,22 +3,25 @@
     index = CatalogIndex.build(products, encoder, popularity=counts)   # encode + index
     index.save("artifacts/catalog");  index = CatalogIndex.load("artifacts/catalog")
     scores, rows = index.search(query_vectors, k=100)                  # inner product = cosine
+    scores, rows = index.search(query_vectors, k=100, ef_search=512)   # a wider HNSW search for this call
 
 Small catalogues use exact search (IndexFlatIP); from `HNSW_FROM` products on, an HNSW
-graph (approximate, sub-linear). The artifact directory holds products.parquet,
+graph (approximate, sub-linear; `HNSW_EF_SEARCH` candidates per search unless a call
+asks for more, which trades time for recall). The artifact directory holds products.parquet,
 vectors.npy, index.faiss and meta.json; every Serve replica loads the same one.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pandas as pd
 
-from shopsense.catalog import product_text
+from shopsense.catalog import brands, product_text
 from shopsense.encoders import Encoder
 
 HNSW_FROM = 100_000
@@ -55,6 +58,11 @@ class CatalogIndex:
     def __len__(self) -> int:
         return len(self.products)
 
+    @cached_property
+    def brands(self) -> list[str]:
+        """Each product's brand, inferred from the titles where the catalogue has none (catalog.brands)."""
+        return brands(self.products)
+
     @classmethod
     def build(cls, products: pd.DataFrame, encoder: Encoder, popularity: pd.Series | None = None,
               batch_size: int = 256, progress: Callable[[int], None] | None = None) -> "CatalogIndex":
@@ -72,10 +80,14 @@ class CatalogIndex:
         return cls(products, vectors, meta={"encoder": encoder.name, "dim": int(vectors.shape[1]),
                                             "products": len(products)})
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows by inner product for each query vector; rows of -1 pad results past the catalogue."""
+    def search(self, vectors: np.ndarray, k: int, ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows by inner product for each query vector; rows of -1 pad results past the catalogue.
+        `ef_search`: the HNSW candidate list of this call (None: the index's own, HNSW_EF_SEARCH; exact
+        search ignores it)."""
         vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
-        return self.ann.search(vectors, min(k, len(self)))
+        params = faiss.SearchParametersHNSW(efSearch=ef_search) \
+            if ef_search is not None and isinstance(self.ann, faiss.IndexHNSW) else None
+        return self.ann.search(vectors, min(k, len(self)), params=params)
 
     def rows(self, item_ids) -> list[int]:
         """Rows of the given item ids, skipping ids not in the catalogue."""

@@ -36,7 +36,7 @@ class QueryClassifier:
     def __init__(self, model_path: str | Path, backend: str = "torch", memory_fraction: float = 0.3):
         self.model_path = str(model_path)
         config = json.loads((Path(model_path) / "config.json").read_text())
-        self.labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+        self.labels = self.read_labels(model_path)
         self.multi_label = config.get("problem_type") == "multi_label_classification"
         self.task = "demand" if self.multi_label else "intent"
         self.backend = backend
@@ -46,6 +46,12 @@ class QueryClassifier:
             self._load_torch()
         else:
             raise ValueError(f"unknown query-model backend {backend!r} (vllm, torch)")
+
+    @staticmethod
+    def read_labels(model_path: str | Path) -> list[str]:
+        """The class names of an exported model, in output order."""
+        id2label = json.loads((Path(model_path) / "config.json").read_text())["id2label"]
+        return [id2label[str(i)] for i in range(len(id2label))]
 
     def _load_vllm(self, memory_fraction: float) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; a pooling model needs little

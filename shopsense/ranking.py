@@ -17,7 +17,9 @@ attaches in-memory ones with `attach_sources`.
 Rankers share one interface and are chosen by config: `learned` (LightGBM
 lambdarank, one model for search and one for recommendation, hot-reloaded, reasons
 from feature contributions), `simple` (weighted sum of signals), `noop` (retrieval
-order) and `shuffle` (random order, an A/B control).
+order) and `shuffle` (random order, an A/B control). Whatever the ranker, a shopper's
+compare intent re-orders the top by maximal marginal relevance (`diversify`), so the
+list offers alternatives instead of near-duplicates; the reason says so.
 """
 from __future__ import annotations
 
@@ -46,9 +48,11 @@ log = logging.getLogger(__name__)
 MODES = ("search", "recommend")
 MODEL_FILES = {"search": "ranker-search.txt", "recommend": "ranker-nextitem.txt"}
 
+COMPARE_REASON = "another option to compare (compare intent)"
 SIGNAL_REASONS = {
     "query_cos": "matches your search", "bm25": "has your search words", "bm25_rel": "has your search words",
     "query_coverage": "has all your search words", "title_words": "matches your search",
+    "number_match": "has the sizes or numbers you searched for",
     "text_cos": "close to your recent searches",
     "behavior_cos": "like products you viewed or bought", "last_item_cos": "like the product you just looked at",
     "cooc_recent": "often bought with your recent products", "cooc_last": "often bought with your last product",
@@ -56,8 +60,13 @@ SIGNAL_REASONS = {
     "brand_affinity": "a brand you favour", "category_affinity": "a category you favour",
     "price_fit": "in your usual price range",
     "popularity": "popular", "trend": "trending now",
-    "intent_purchase_popularity": "a safe pick for buying now", "intent_browse_novelty": "something new to explore",
-    "demand_brand_fit": "the brand you asked for", "demand_price_fit": "the price you asked for",
+    "intent_purchase_exact": "exactly what you searched for (buying intent)",
+    "intent_purchase_popularity": "a safe pick (buying intent)",
+    "intent_browse_novelty": "something new to explore (browsing intent)",
+    "demand_brand_match": "the brand you asked for (brand demand)",
+    "demand_brand_fit": "a brand you favour (brand demand)",
+    "demand_spec_match": "the size or spec you asked for (spec demand)",
+    "demand_price_fit": "in your price range (price demand)",
     "rr_ann": "matches your search", "rr_bm25": "has your search words",
     "rr_cooc": "often bought with your recent products", "rr_popular": "popular",
 }
@@ -131,7 +140,9 @@ class SimpleRanker(Ranker):
         affinity = cfg.weight_affinity / 3  # spread over brand, category and price band
         self.weights = {"query_cos": cfg.weight_query, "text_cos": cfg.weight_text,
                         "behavior_cos": cfg.weight_behavior, "popularity": cfg.weight_popularity,
-                        "brand_affinity": affinity, "category_affinity": affinity, "price_fit": affinity}
+                        "brand_affinity": affinity, "category_affinity": affinity, "price_fit": affinity,
+                        **{name: cfg.weight_intent for name in features.FEATURE_GROUPS["intent"]},
+                        **{name: cfg.weight_demand for name in features.FEATURE_GROUPS["demand"]}}
 
     def contributions(self, feats, mode):
         return {name: self.weights[name] * feats[name] for name in self.weights}
@@ -314,6 +325,25 @@ def explain(contributions: dict[str, float]) -> str:
     return "; ".join(reasons[:2]) or "fills the list (weak match)"
 
 
+def diversify(scores: np.ndarray, vectors: np.ndarray, weight: float, k: int) -> np.ndarray:
+    """Greedy maximal-marginal-relevance order of the top k: each pick maximises
+    (1 - weight) * score - weight * (highest cosine to the items already picked), scores scaled to [0, 1]."""
+    pool = np.argsort(-scores, kind="stable")[: max(4 * k, k)]
+    relevance = scores[pool] - scores[pool].min()
+    relevance = relevance / relevance.max() if relevance.max() > 0 else relevance
+    similarity = vectors[pool] @ vectors[pool].T
+    closest = np.zeros(len(pool))
+    free = np.ones(len(pool), dtype=bool)
+    picked = []
+    for _ in range(min(k, len(pool))):
+        value = np.where(free, (1 - weight) * relevance - weight * closest, -np.inf)
+        best = int(np.argmax(value))
+        picked.append(best)
+        free[best] = False
+        closest = np.maximum(closest, similarity[best])
+    return pool[picked]
+
+
 def rank(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, request: RecommendRequest,
          cfg: RankingSettings, ranker: Ranker) -> tuple[list[RankedItem], dict[str, np.ndarray]]:
     """The top-k items with scores and reasons, and the features of those items (for logging)."""
@@ -323,7 +353,11 @@ def rank(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, reques
     mode = "search" if request.query else "recommend"
     ranker.attach(index)
     scores = ranker.score(feats, mode)
-    top = np.argsort(-scores, kind="stable")[: request.k]
+    by_score = np.argsort(-scores, kind="stable")
+    diversity = profile.intent.get("compare", 0.0) * cfg.compare_diversity
+    top = diversify(scores, index.vectors[rows], diversity, request.k) if diversity > 0.01 else by_score[: request.k]
+    score_position = np.empty(len(scores), dtype=np.int64)
+    score_position[by_score] = np.arange(len(scores))
     top_feats = {name: values[top] for name, values in feats.items()}
     contributions = ranker.contributions(top_feats, mode)
     items = []
@@ -332,6 +366,8 @@ def rank(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, reques
         # Only signals the item actually has can be its reason: a tree model also credits absent (zero) features.
         reason = explain({n: float(c[position]) for n, c in contributions.items() if signals.get(n, 0.0) != 0.0}) \
             if contributions else f"{ranker.name} ranker order"
+        if score_position[i] > position:   # lifted by the compare intent's variety
+            reason = f"{COMPARE_REASON}; {reason}"
         items.append(RankedItem(item_id=index.products["item_id"].iat[rows[i]], title=index.titles[rows[i]],
                                 score=round(float(scores[i]), 4), reason=reason, signals=signals))
     return items, top_feats

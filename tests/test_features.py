@@ -16,9 +16,10 @@ from shopsense.pipeline import Recommender
 from shopsense.ranking import candidate_features
 from shopsense.schemas import RecommendRequest
 from shopsense.stores import open_store
-from shopsense.text_models import TextModels
+from shopsense.text_models import Encoded, TextModels
 from train.nextitem_data import NextItemWorld
 from train.search_data import SearchSet
+from train.vector_cache import classify_cached
 
 QUERY = "vitamin c serum for face"
 
@@ -54,11 +55,30 @@ def test_search_features_match_training(world, recommender, st_encoder):
     settings = Settings.load()
     answer = recommender.recommend(RecommendRequest(user_id="first-time-visitor", query=QUERY, k=10))
     search_set = SearchSet(DEMO_DATA, world.index, pd.DataFrame(columns=["query", "item_id", "relevance"]),
-                           [QUERY], st_encoder.encode([QUERY]))
+                           [QUERY], Encoded(st_encoder.encode([QUERY])))
     rows, feats = search_set.features(QUERY, settings)
     assert_same(answer.items, rows, feats, world.index)
     assert max(item.signals["bm25"] for item in answer.items) > 0
     assert max(item.signals["query_cos"] for item in answer.items) > 0.3
+
+
+def test_intent_and_demand_features_match_training(world, st_encoder, query_models, tmp_path):
+    """With the intent/demand models (trained by the session fixture): the pipeline's classifiers and the
+    training code's cached probabilities give the same g/d features."""
+    settings = Settings.load(overrides={"encoder": {"backend": "sentence-transformers"},
+                                        "query_models": {"intent_path": str(query_models["dir"] / "intent"),
+                                                         "demand_path": str(query_models["dir"] / "demand")}})
+    store = open_store(StoreSettings(sqlite_path=str(tmp_path / "events.sqlite")))
+    recommender = Recommender(settings, TextModels.load(settings, st_encoder), store, world.index)
+    assert set(recommender.models.classifiers) == {"intent", "demand"}
+    answer = recommender.recommend(RecommendRequest(user_id="first-time-visitor", query=QUERY, k=10))
+    store.close()
+    query_texts = classify_cached([QUERY], st_encoder.encode([QUERY]), settings, cache_dir=tmp_path)
+    search_set = SearchSet(DEMO_DATA, world.index, pd.DataFrame(columns=["query", "item_id", "relevance"]),
+                           [QUERY], query_texts)
+    rows, feats = search_set.features(QUERY, settings)
+    assert_same(answer.items, rows, feats, world.index)
+    assert any(item.signals["intent_purchase_popularity"] > 0 for item in answer.items)
 
 
 def test_recommendation_features_match_training(world, recommender):

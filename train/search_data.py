@@ -26,7 +26,7 @@ from shopsense.pipeline import fuse_profile
 from shopsense.ranking import attach_sources, build_sources, candidate_features
 from shopsense.schemas import RecommendRequest
 from shopsense.text_models import Encoded
-from train.vector_cache import encode_cached
+from train.vector_cache import classify_cached, encode_cached
 
 # hash bucket (0-9) -> split: 70% train, 10% valid (reported while training), 20% test
 QUERY_SPLITS = {**{b: "train" for b in range(7)}, 7: "valid", 8: "test", 9: "test"}
@@ -51,7 +51,7 @@ class SearchSet:
     index: CatalogIndex
     judgements: pd.DataFrame          # query, item_id, relevance
     queries: list[str]
-    query_vectors: np.ndarray         # row i: the encoder vector of queries[i]
+    query_texts: Encoded              # row i: queries[i] encoded, with intent/demand when those models exist
 
     def __post_init__(self):
         self.position_of = {q: i for i, q in enumerate(self.queries)}
@@ -64,14 +64,14 @@ class SearchSet:
         index = CatalogIndex(products.assign(popularity=0.0), vectors)
         attach_sources(index, build_sources(index))
         queries = sorted(set(judgements["query"]))
-        return cls(Path(path), index, judgements, queries, encode_cached(queries, settings.encoder))
+        return cls(Path(path), index, judgements, queries,
+                   classify_cached(queries, encode_cached(queries, settings.encoder), settings))
 
     def request(self, query: str, settings: Settings, k: int = 10):
         """(profile, summary, request) of an anonymous shopper searching `query`, built by the serving code."""
         summary = summarize([], self.index, 0.0, settings.profile)
-        vector = self.query_vectors[self.position_of[query]]
-        # intent/demand classifiers are not applied offline yet: their features stay 0 here (see features.py)
-        profile = fuse_profile(Encoded(vector[None, :]), True, summary)
+        position = self.position_of[query]
+        profile = fuse_profile(self.query_texts.rows(position, position + 1), True, summary)
         return profile, summary, RecommendRequest(user_id="search-eval", query=query, k=k)
 
     def features(self, query: str, settings: Settings) -> tuple[np.ndarray, dict[str, np.ndarray]]:

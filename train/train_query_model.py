@@ -51,6 +51,19 @@ def targets(frame, task: str) -> list:
     return [[float(label in set(d)) for label in labels] for d in frame["demand"]]
 
 
+def class_weights(train_targets: list, task: str) -> list[float]:
+    """Loss weights that keep rare classes from being ignored: per class for intent (softmax), the positive
+    weight of each slot for demand (sigmoid); the square root of the imbalance, capped at 10."""
+    labels = TASK_LABELS[task]
+    if task == "intent":
+        counts = np.bincount(train_targets, minlength=len(labels)).astype(float)
+        weights = np.sqrt(len(train_targets) / (len(labels) * np.maximum(counts, 1)))
+    else:
+        positives = np.asarray(train_targets).sum(0)
+        weights = np.sqrt((len(train_targets) - positives) / np.maximum(positives, 1))
+    return np.clip(weights, 0.0, 10.0).round(4).tolist()
+
+
 def build_model(task: str, base_model: str, lora: bool):
     from transformers import BertForSequenceClassification
 
@@ -135,6 +148,9 @@ def train_loop_per_worker(config: dict) -> None:
         history, best_loss, stale_epochs = state["history"], state["best_loss"], state["stale_epochs"]
     use_amp = config["gpu"]  # bf16 autocast on GPU only: the CPU path stays float32
     labels = TASK_LABELS[task]
+    weights = torch.tensor(config["class_weights"], dtype=torch.float32, device=device)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weights) if multi_label else \
+        torch.nn.CrossEntropyLoss(weight=weights)
 
     for epoch in range(start_epoch, config["epochs"]):
         if stale_epochs >= config["patience"]:
@@ -144,14 +160,15 @@ def train_loop_per_worker(config: dict) -> None:
         model.train()
         started, seen, loss_sum = time.perf_counter(), 0, 0.0
         for batch in loader:
+            gold = batch.pop("labels")
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                loss = model(**batch).loss
+                loss = loss_fn(model(**batch).logits.float(), gold)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            seen += len(batch["labels"])
-            loss_sum += loss.item() * len(batch["labels"])
+            seen += len(gold)
+            loss_sum += loss.item() * len(gold)
         train_seconds = time.perf_counter() - started
         seen_all, loss_all = _all_reduce([seen, loss_sum])
         (slowest,) = _all_reduce([train_seconds], op="max")
@@ -161,15 +178,16 @@ def train_loop_per_worker(config: dict) -> None:
         with torch.inference_mode():
             for batch in heldout_loader:
                 batch = batch.to(device)
+                gold = batch.pop("labels")
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                    output = model(**batch)
-                val_loss += output.loss.item() * len(batch["labels"])
-                logits = output.logits.float().cpu()
+                    logits = model(**batch).logits.float()
+                val_loss += loss_fn(logits, gold).item() * len(gold)
+                logits = logits.cpu()
                 if multi_label:
-                    truth.append(batch["labels"].cpu().numpy())
+                    truth.append(gold.cpu().numpy())
                     predicted.append((logits > 0).numpy().astype(float))
                 else:
-                    truth.append(np.eye(len(labels))[batch["labels"].cpu().numpy()])
+                    truth.append(np.eye(len(labels))[gold.cpu().numpy()])
                     predicted.append(np.eye(len(labels))[logits.argmax(-1).numpy()])
         # Summed per-class counts from every worker give exact held-out F1s.
         truth = np.concatenate(truth) if truth else np.zeros((0, len(labels)))
@@ -253,6 +271,7 @@ def train_main(task: str, workers: int = 2, gpu: bool = False, epochs: int = 3, 
               "batch_size": batch_size, "lr": lr or (5e-4 if lora else 2e-4), "patience": patience,
               "cpus_per_worker": cpus_per_worker,
               "train_texts": train_rows["query"].tolist(), "train_targets": targets(train_rows, task),
+              "class_weights": class_weights(targets(train_rows, task), task),
               "heldout_texts": heldout_rows["query"].tolist(), "heldout_targets": targets(heldout_rows, task)}
     run_name = f"{task}-lora" if lora else task  # a LoRA checkpoint cannot resume a full fine-tune, nor back
     started_ray = not ray.is_initialized()
@@ -271,7 +290,8 @@ def train_main(task: str, workers: int = 2, gpu: bool = False, epochs: int = 3, 
         if best is None:
             raise RuntimeError(f"training of {task} reported no checkpoint (run dir {out / 'runs' / run_name})")
         info = {"task": task, "base_model": base_model, "lora": lora, "workers": workers, "gpu": gpu,
-                "lr": config["lr"], "batch_size_per_worker": batch_size, "epochs": epochs,
+                "lr": config["lr"], "class_weights": config["class_weights"], "batch_size_per_worker": batch_size,
+                "epochs": epochs,
                 "train_examples": len(train_rows), "heldout_examples": len(heldout_rows), "dataset": str(data_path),
                 "history": _load_state(result.checkpoint)["history"],
                 "resumed_from_epoch": (result.metrics or {}).get("resumed_from_epoch", epochs)}

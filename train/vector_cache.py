@@ -1,7 +1,8 @@
-"""Encoder vectors for offline work (training, evaluation), cached on disk by content.
+"""Encoder vectors and intent/demand probabilities for offline work (training, evaluation), cached on disk.
 
-    from train.vector_cache import encode_cached
+    from train.vector_cache import encode_cached, classify_cached
     vectors = encode_cached(texts, settings.encoder)   # (n, dim) float32; a second call reads artifacts/cache
+    encoded = classify_cached(texts, vectors, settings) # Encoded with the intent/demand models' probabilities
 
 The key is the model and the exact texts, so a changed text list or model never
 reuses stale vectors; the encoder is only loaded on a miss. Both encoder backends
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shopsense.config import EncoderSettings
+from shopsense.config import EncoderSettings, Settings
 from shopsense.datasets import REPO_ROOT
 from shopsense.encoders import Encoder, build_encoder, default_model_path
+from shopsense.text_models import Encoded, classifier_paths
 
 CACHE_DIR = REPO_ROOT / "artifacts" / "cache"
 
@@ -39,16 +41,47 @@ def offline_encoder(settings: EncoderSettings) -> Encoder:
     return _ENCODERS[model]
 
 
-def encode_cached(texts: list[str], settings: EncoderSettings, cache_dir: Path = CACHE_DIR,
-                  batch_size: int = 1024) -> np.ndarray:
-    path = Path(cache_dir) / f"{cache_key(settings.model or default_model_path(), texts)}.npy"
+def _cached(path: Path, compute) -> np.ndarray:
     if path.exists():
         return np.load(path)
-    encoder = offline_encoder(settings)
-    chunks = [encoder.encode(texts[start:start + batch_size]) for start in range(0, len(texts), batch_size)]
-    vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
+    values = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
+    np.save(tmp, values)
     tmp.replace(path)
-    return vectors
+    return values
+
+
+def encode_cached(texts: list[str], settings: EncoderSettings, cache_dir: Path = CACHE_DIR,
+                  batch_size: int = 1024) -> np.ndarray:
+    def compute():
+        encoder = offline_encoder(settings)
+        chunks = [encoder.encode(texts[start:start + batch_size]) for start in range(0, len(texts), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
+
+    return _cached(Path(cache_dir) / f"{cache_key(settings.model or default_model_path(), texts)}.npy", compute)
+
+
+def classify_cached(texts: list[str], vectors: np.ndarray, settings: Settings, cache_dir: Path = CACHE_DIR) -> Encoded:
+    """`vectors` (the texts' encodings) with the probabilities of the intent/demand models that exist, computed
+    with their PyTorch backend (equal to vLLM's, tests/test_e2e.py). A retrained model has a new weights file
+    and so a new cache key."""
+    from shopsense.query_models import QueryClassifier
+
+    encoded = Encoded(vectors)
+    for task, model_dir in classifier_paths(settings).items():
+        weights = next(model_dir.glob("*.safetensors"), model_dir / "config.json")
+        stamp = f"{model_dir.resolve()}@{weights.stat().st_mtime_ns}"
+        classifier: list[QueryClassifier] = []   # loaded only on a cache miss
+
+        def compute():
+            classifier.append(QueryClassifier(model_dir))
+            return classifier[0].predict(texts)
+
+        probs = _cached(Path(cache_dir) / f"{task}-{cache_key(stamp, texts)}.npy", compute)
+        labels = classifier[0].labels if classifier else QueryClassifier.read_labels(model_dir)
+        if task == "intent":
+            encoded.intent, encoded.intent_labels = probs, labels
+        else:
+            encoded.demand, encoded.demand_labels = probs, labels
+    return encoded
