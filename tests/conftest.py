@@ -3,8 +3,13 @@ the intent/demand models trained through Ray Train on the committed query fixtur
 (vLLM encoder and classifiers, SQLite store) for every end-to-end test."""
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
@@ -59,17 +64,40 @@ def ray_session():
     stop()
 
 
+def train_intent_until_killed(out, subset: int) -> dict:
+    """Run `python -m train.train_query_model intent` as its own driver on this session's Ray and SIGKILL its
+    process group as soon as epoch 1's checkpoint is on record, that is, in the middle of epoch 2."""
+    import ray
+
+    command = [sys.executable, "-m", "train.train_query_model", "intent", "--workers", "2", "--epochs", "2",
+               "--subset", str(subset), "--out", str(out), "--data", str(QUERY_DATA)]
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    snapshot = out / "runs" / "intent" / "checkpoint_manager_snapshot.json"
+    with open(out / "killed-run.log", "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 900
+        while not (snapshot.exists() and json.loads(snapshot.read_text() or "{}").get("latest_checkpoint_result")):
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                raise RuntimeError(f"the training run ended before it could be killed; see {out / 'killed-run.log'}")
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        returncode = process.wait()
+    recorded = json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]
+    return {"returncode": returncode, "checkpoint_metrics": recorded}
+
+
 @pytest.fixture(scope="session")
 def query_models(ray_session, tmp_path_factory):
-    """Intent trained for one epoch, then resumed for a second; demand for one epoch; 2 Ray Train workers each,
-    on 128 of the bundled labelled queries (real ESCI and WANDS queries labelled by train/query_data.py)."""
+    """Intent killed in the middle of its second epoch, then resumed; demand for one epoch; 2 Ray Train workers
+    each, on 128 of the bundled labelled queries (real ESCI and WANDS queries labelled by train/query_data.py)."""
     from train.train_query_model import train_main
 
     out = tmp_path_factory.mktemp("models")
-    first = train_main("intent", workers=2, epochs=1, out=out, subset=128, data_path=QUERY_DATA)
+    killed = train_intent_until_killed(out, subset=128)
     resumed = train_main("intent", workers=2, epochs=2, out=out, subset=128, data_path=QUERY_DATA)
     demand = train_main("demand", workers=2, epochs=1, out=out, subset=128, data_path=QUERY_DATA)
-    return {"dir": out, "intent_first": first, "intent_resumed": resumed, "demand": demand}
+    return {"dir": out, "intent_killed": killed, "intent_resumed": resumed, "demand": demand}
 
 
 @pytest.fixture(scope="session")

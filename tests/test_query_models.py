@@ -7,6 +7,7 @@ of the exported checkpoints is checked where vLLM serves them, in the Encoder de
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -19,13 +20,13 @@ QUERIES = ["dewalt 20v cordless drill", "best robot vacuum vs roomba", "red area
 
 @pytest.fixture(scope="module")
 def runs(query_models):
-    return query_models["dir"], query_models["intent_first"], query_models["intent_resumed"], query_models["demand"]
+    return query_models["dir"], query_models["intent_killed"], query_models["intent_resumed"], query_models["demand"]
 
 
 def test_training_reports_metrics_and_exports_a_classifier(runs):
-    out, first, _, demand = runs
-    assert first["resumed_from_epoch"] == 0 and [h["epoch"] for h in first["history"]] == [1]
-    metrics = first["history"][0]
+    out, _, _, demand = runs
+    assert demand["resumed_from_epoch"] == 0 and [h["epoch"] for h in demand["history"]] == [1]
+    metrics = demand["history"][0]
     assert metrics["workers"] == 2 and metrics["examples_per_s"] > 0 and np.isfinite(metrics["val_loss"])
     for task, labels, problem in (("intent", INTENT_LABELS, "single_label_classification"),
                                   ("demand", DEMAND_LABELS, "multi_label_classification")):
@@ -36,11 +37,13 @@ def test_training_reports_metrics_and_exports_a_classifier(runs):
     assert (out / "runs" / "intent").is_dir()
 
 
-def test_resume_picks_up_the_latest_checkpoint(runs):
-    _, first, resumed, _ = runs
+def test_a_run_killed_mid_epoch_resumes_from_its_latest_checkpoint(runs):
+    _, killed, resumed, _ = runs
+    assert killed["returncode"] == -signal.SIGKILL and killed["checkpoint_metrics"]["epoch"] == 1
     assert resumed["resumed_from_epoch"] == 1
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
-    assert resumed["history"][0] == first["history"][0]  # epoch 1 came from the checkpoint, not a re-run
+    # epoch 1 came from the killed run's checkpoint, not a re-run
+    assert resumed["history"][0]["val_loss"] == killed["checkpoint_metrics"]["val_loss"]
 
 
 def test_torch_probabilities_are_distributions(runs):
