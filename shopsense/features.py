@@ -25,9 +25,10 @@ from shopsense.profile import Profile
 SOURCES = ("ann", "bm25", "cooc", "popular")
 
 FEATURE_GROUPS = {
-    "query": ("query_cos", "bm25", "bm25_rel", "query_coverage", "number_match", "title_words"),
+    "query": ("query_cos", "query_cos_gap", "bm25", "bm25_rel", "query_coverage", "number_match", "title_words"),
     "text": ("text_cos",),
-    "behavior": ("behavior_cos", "last_item_cos", "cooc_recent", "cooc_last", "follows_last",
+    "behavior": ("behavior_cos", "behavior_cos_gap", "last_item_cos", "cooc_recent", "cooc_last", "cooc_last_rel",
+                 "follows_last",
                  "brand_affinity", "category_affinity", "price_fit"),
     "item": ("popularity", "trend"),
     "intent": ("intent_purchase_exact", "intent_purchase_popularity", "intent_browse_novelty"),
@@ -105,12 +106,26 @@ def share(index: CatalogIndex, rows: np.ndarray, summary: BehaviorSummary, attri
     return np.array([shares.get(str(v), 0.0) for v in values], dtype=np.float32)
 
 
+def gap(values: np.ndarray) -> np.ndarray:
+    """Distance below the best candidate of this request: comparable across requests whose scores sit on
+    different levels (a vague query's cosines are all low)."""
+    return values - values.max() if len(values) and values.any() else np.zeros(len(values), dtype=np.float32)
+
+
+def relative(values: np.ndarray) -> np.ndarray:
+    """Share of the best candidate's value (0 where no candidate has any)."""
+    top = values.max(initial=0.0)
+    return values / top if top > 0 else np.zeros(len(values), dtype=np.float32)
+
+
 def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], profile: Profile,
             summary: BehaviorSummary, signals: RequestSignals, graph: CoOccurrence) -> dict[str, np.ndarray]:
     """Features of candidate `rows`; `source_ranks[s]` is each row's rank in retrieval source s (-1: absent)."""
     rows = np.asarray(rows, dtype=np.int64)
     bm25 = at(signals.bm25.scores if signals.bm25 else None, rows)
     top_bm25 = float(signals.bm25.scores.max(initial=0.0)) if signals.bm25 else 0.0
+    query_cos = cosine(index, rows, profile.query)
+    cooc_last = at(signals.cooc_last, rows)
     last_vector = index.vectors[signals.recent_rows[0]] if signals.recent_rows else None
     behavior_cos = cosine(index, rows, profile.f_behavior)
     intent, demand = profile.intent, profile.demand
@@ -120,7 +135,8 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
     coverage = at(signals.bm25.coverage if signals.bm25 else None, rows)
     numbers = number_match(index, rows, signals.asked_text)
     feats = {
-        "query_cos": cosine(index, rows, profile.query),
+        "query_cos": query_cos,
+        "query_cos_gap": gap(query_cos),
         "bm25": bm25,
         "bm25_rel": bm25 / top_bm25 if top_bm25 > 0 else np.zeros(len(rows), dtype=np.float32),
         "query_coverage": coverage,
@@ -128,9 +144,11 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
         "number_match": numbers if signals.bm25 else np.zeros(len(rows), dtype=np.float32),
         "text_cos": cosine(index, rows, profile.f_text),
         "behavior_cos": behavior_cos,
+        "behavior_cos_gap": gap(behavior_cos),
         "last_item_cos": cosine(index, rows, last_vector),
         "cooc_recent": at(signals.cooc_recent, rows),
-        "cooc_last": at(signals.cooc_last, rows),
+        "cooc_last": cooc_last,
+        "cooc_last_rel": relative(cooc_last),
         "follows_last": at(signals.follows_last, rows),
         "brand_affinity": brand,
         "category_affinity": share(index, rows, summary, "category"),

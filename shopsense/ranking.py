@@ -50,11 +50,12 @@ MODEL_FILES = {"search": "ranker-search.txt", "recommend": "ranker-nextitem.txt"
 
 COMPARE_REASON = "another option to compare (compare intent)"
 SIGNAL_REASONS = {
-    "query_cos": "matches your search", "bm25": "has your search words", "bm25_rel": "has your search words",
+    "query_cos": "matches your search", "query_cos_gap": "matches your search", "bm25": "has your search words", "bm25_rel": "has your search words",
     "query_coverage": "has all your search words", "title_words": "matches your search",
     "number_match": "has the sizes or numbers you searched for",
     "text_cos": "close to your recent searches",
-    "behavior_cos": "like products you viewed or bought", "last_item_cos": "like the product you just looked at",
+    "behavior_cos": "like products you viewed or bought", "behavior_cos_gap": "like products you viewed or bought",
+    "last_item_cos": "like the product you just looked at", "cooc_last_rel": "often bought with your last product",
     "cooc_recent": "often bought with your recent products", "cooc_last": "often bought with your last product",
     "follows_last": "often bought next after your last product",
     "brand_affinity": "a brand you favour", "category_affinity": "a category you favour",

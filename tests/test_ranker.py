@@ -12,7 +12,8 @@ from shopsense.config import RankingSettings, Settings
 from shopsense.datasets import DEMO_DATA
 from shopsense.features import FEATURES
 from shopsense.ltr import LTRModel, load_meta, save_model
-from shopsense.ranking import LearnedRanker, NoopRanker, ShuffleRanker, SimpleRanker, build_ranker, rank
+from shopsense.ranking import (SIGNAL_REASONS, LearnedRanker, NoopRanker, ShuffleRanker, SimpleRanker, build_ranker,
+                               rank)
 from train.nextitem_data import NextItemWorld, training_frame
 from train.train_ranker import fit_lambdarank, nextitem_params
 
@@ -96,3 +97,7 @@ def test_rankers_selectable_by_config(world):
     fallback = LearnedRanker(settings.ranking, paths={})
     items, _ = rank(world.index, profile, summary, request, settings.ranking, fallback)
     assert len(items) == request.k and all(i.reason for i in items)
+
+
+def test_every_feature_has_a_reason():
+    assert set(FEATURES) <= set(SIGNAL_REASONS)

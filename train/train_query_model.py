@@ -10,7 +10,7 @@ intent, one sigmoid per DEMAND_LABELS slot for demand. `TorchTrainer` runs the l
 on N workers (GPU or CPU; bf16 autocast on GPU only). Every epoch reports its metrics and a
 checkpoint; the run lives in <out>/runs/<task>, and running the same command again after an
 interruption resumes from the latest checkpoint there. Training stops early when the held-out
-loss has not improved for `patience` epochs; the best checkpoint is exported (LoRA merged into
+F1 (the mean of micro and macro F1) has not improved for `patience` epochs; the best checkpoint is exported (LoRA merged into
 the weights) with its tokenizer to <out>/<task>, a directory vLLM's pooling runner serves with
 `classify` (shopsense.query_models.QueryClassifier).
 """
@@ -141,11 +141,11 @@ def train_loop_per_worker(config: dict) -> None:
                                   weight_decay=0.01)
     total_steps = max(1, config["epochs"] * len(loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total_steps))
-    history, best_loss, stale_epochs = [], float("inf"), 0
+    history, best_score, stale_epochs = [], -1.0, 0
     if state:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        history, best_loss, stale_epochs = state["history"], state["best_loss"], state["stale_epochs"]
+        history, best_score, stale_epochs = state["history"], state["best_score"], state["stale_epochs"]
     use_amp = config["gpu"]  # bf16 autocast on GPU only: the CPU path stays float32
     labels = TASK_LABELS[task]
     weights = torch.tensor(config["class_weights"], dtype=torch.float32, device=device)
@@ -199,11 +199,14 @@ def train_loop_per_worker(config: dict) -> None:
         scores = f1_report(tp, pred_pos, true_pos, labels)
         metrics = {"epoch": epoch + 1, "train_loss": loss_all / max(seen_all, 1), "val_loss": counts[0] / counts[1],
                    "val_micro_f1": scores["micro_f1"], "val_macro_f1": scores["macro_f1"],
+                   # what early stopping and the export select on: the held-out loss rose here while both
+                   # F1s still improved (it tracks confidence more than decisions)
+                   "val_f1": (scores["micro_f1"] + scores["macro_f1"]) / 2,
                    "examples_per_s": seen_all / slowest, "train_seconds": slowest, "workers": world,
                    "resumed_from_epoch": start_epoch}
         history.append(metrics)
-        if metrics["val_loss"] < best_loss - 1e-4:
-            best_loss, stale_epochs = metrics["val_loss"], 0
+        if metrics["val_f1"] > best_score + 1e-4:
+            best_score, stale_epochs = metrics["val_f1"], 0
         else:
             stale_epochs += 1
         metrics["stop_early"] = stale_epochs >= config["patience"]
@@ -212,7 +215,7 @@ def train_loop_per_worker(config: dict) -> None:
             if rank == 0:
                 torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                            "best_loss": best_loss, "stale_epochs": stale_epochs}, Path(directory) / "state.pt")
+                            "best_score": best_score, "stale_epochs": stale_epochs}, Path(directory) / "state.pt")
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
                 print(json.dumps(metrics))
             ray.train.report(metrics, checkpoint=checkpoint)
@@ -283,10 +286,10 @@ def train_main(task: str, workers: int = 2, gpu: bool = False, epochs: int = 3, 
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu,
                                          resources_per_worker={"CPU": 1, "GPU": 1} if gpu else {"CPU": cpus_per_worker}),
             run_config=RunConfig(name=run_name, storage_path=str(out / "runs"), failure_config=FailureConfig(max_failures=0),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_loss",
-                                                                    checkpoint_score_order="min")))
+                                 checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_f1",
+                                                                    checkpoint_score_order="max")))
         result = trainer.fit()
-        best = result.get_best_checkpoint(metric="val_loss", mode="min") or result.checkpoint
+        best = result.get_best_checkpoint(metric="val_f1", mode="max") or result.checkpoint
         if best is None:
             raise RuntimeError(f"training of {task} reported no checkpoint (run dir {out / 'runs' / run_name})")
         info = {"task": task, "base_model": base_model, "lora": lora, "workers": workers, "gpu": gpu,
