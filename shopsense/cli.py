@@ -6,7 +6,7 @@
     shopsense train intent|demand --workers 2 [--gpu] [--epochs E] [--out DIR] [--subset N] [--lora]
     shopsense train ranker --task search|nextitem
     shopsense eval intent|demand --json PATH
-    shopsense eval search --judgments PATH.parquet --json OUT
+    shopsense eval search --judgments PATH.parquet --json OUT [--queries N] [--ablate intent,demand]
     shopsense eval nextitem --data DIR --json OUT [--users N] [--ablate behavior,intent,demand]
     shopsense events import PATH    # bulk import (OTTO sessions, amazon-reviews interactions, event JSONL)
     shopsense export clickthrough --out PATH.parquet
@@ -142,11 +142,13 @@ def eval_demand(json_path: Optional[Path] = typer.Option(None, "--json"), model_
 
 @eval_app.command("search")
 def eval_search(judgments: Path = typer.Option(..., help="parquet with the Home Depot judgement columns"),
-                json_path: Optional[Path] = typer.Option(None, "--json")):
+                json_path: Optional[Path] = typer.Option(None, "--json"),
+                queries: Optional[int] = typer.Option(None, help="sample this many unseen queries (fixed seed)"),
+                ablate: str = typer.Option("", help="comma-separated feature groups to switch off: intent,demand")):
     """nDCG@10, MRR, recall@100 of the system vs BM25 and encoder cosine."""
     from train.eval_search import eval_main
 
-    _print_json(eval_main(judgments, json_path))
+    _print_json(eval_main(judgments, json_path, max_queries=queries, ablate=[a for a in ablate.split(",") if a]))
 
 
 @eval_app.command("nextitem")
