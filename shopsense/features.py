@@ -7,6 +7,12 @@ ranker training and evaluation alike (tests/test_features.py checks they agree).
 Every feature is a number per candidate row; one that does not apply (no query, no
 history, no prices, no intent/demand model) is 0, so one model input serves search
 and recommendation. FEATURE_GROUPS names the parts `--ablate` can switch off.
+
+Intent g and demand d enter as interactions with the product: purchase x query coverage
+(exact matches) and x popularity (safe picks), browse x novelty; brand demand x the
+product's brand named in the query (or, without one, in the recent searches) and x the
+shopper's brand affinity; size/spec demand x the query's numbers found in the title;
+price demand x price fit. A compare intent acts after scoring (ranking.diversify).
 """
 from __future__ import annotations
 
