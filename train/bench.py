@@ -4,9 +4,15 @@
     (the Serve graph) versus the same pipeline called in-process without Ray (shopsense.pipeline.Recommender);
 (b) encoder texts/s, vLLM versus sentence-transformers, on the same product titles;
 (c) events/s ingested, in-process (store write) and through HTTP (POST /v1/events batches), and
-    bulk import into SQLite and Redis with bytes per shopper (train/bench_ingest.py).
+    bulk import into SQLite and Redis with bytes per shopper (train/bench_ingest.py);
+(d) Ray Train examples/s of the intent model on 1 versus 2 CPU workers (train/bench_models.py);
+(e) encoder texts/s alone versus with the intent and demand heads, vLLM (train/bench_models.py);
+(f) ranking-step latency p50/p99 for 100 versus 1,000 candidates with the learned ranker, in-process
+    (train/bench_retrieval.py);
+(g) a 1,000,000-product index of random vectors: build seconds, ANN versus exact ms per query and
+    recall@100 (train/bench_retrieval.py).
 
-Both sides use the vLLM encoder, the bundled demo catalogue and shoppers with replayed real
+In (a)-(c) both sides use the vLLM encoder, the bundled demo catalogue and shoppers with replayed real
 histories; the machine is shared and noisy, so compare ratios, not absolute figures.
 """
 from __future__ import annotations
@@ -31,7 +37,7 @@ from shopsense.encoders import SentenceTransformersEncoder, VLLMEncoder, default
 from shopsense.index import CatalogIndex
 from shopsense.pipeline import Recommender
 from shopsense.schemas import RecommendRequest
-from train import bench_ingest
+from train import bench_ingest, bench_models, bench_retrieval
 
 QUERIES = ["shampoo for dry hair", "red lipstick", "nail polish", "anti aging cream", "perfume for women",
            "sunscreen spf 50", "hair dryer", "eye shadow palette", "body lotion", "beard oil"]
@@ -142,6 +148,10 @@ def run_bench(json_path: Path | None, n_requests: int, port: int) -> dict:
                                                                   / figures["ingest_events_per_s"]["in_process"])
     console.rule("(c) bulk import into SQLite and Redis")
     figures["bulk_import"] = bench_ingest.run()
+    console.rule("(d, e) query models: Ray Train workers, classifier heads")
+    figures.update(bench_models.run())
+    console.rule("(f, g) ranking latency, ANN vs exact retrieval")
+    figures.update(bench_retrieval.run())
     report(figures)
     if json_path:
         Path(json_path).write_text(json.dumps(figures, indent=2))
@@ -170,3 +180,5 @@ def report(figures: dict) -> None:
     console.print(f"bulk import of {bulk['events']} events: SQLite {bulk['sqlite_events_per_s']:.0f}/s, "
                   f"Redis {bulk.get('redis_events_per_s', float('nan')):.0f}/s; "
                   f"Redis bytes per shopper {bulk.get('redis_bytes_per_shopper')}")
+    bench_models.report(figures)
+    bench_retrieval.report(figures)
