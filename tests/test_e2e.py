@@ -9,8 +9,10 @@ import pytest
 from ray import serve
 
 from shopsense.config import Settings
+from shopsense.features import FEATURE_GROUPS
 from shopsense.pipeline import Recommender
 from shopsense.privacy import pseudonymize
+from shopsense.ranking import SIGNAL_REASONS
 from shopsense.schemas import RecommendRequest
 from shopsense.stores import open_store
 
@@ -218,6 +220,16 @@ def test_profile_shows_intent_and_demand_from_searches(client):
     assert set(profile["demand"]) == {"brand", "style_colour", "size_spec", "price", "material", "quantity_pack",
                                       "audience"}
     assert all(0.0 < p < 1.0 for p in profile["demand"].values())
+
+
+def test_search_reasons_name_the_intent_and_demand_they_follow(client):
+    """Through the graph, with the served classifiers: the query's brand demand meets the products of the brand
+    it names, and a reason names intent or demand only where the item has the matching signal."""
+    items = recommend(client, new_user(), "maybelline mascara")["items"]
+    branded = [item for item in items if item["signals"]["demand_brand_match"] > 0]
+    assert branded and all(item["title"].lower().startswith("maybelline") for item in branded)
+    for signal in FEATURE_GROUPS["intent"] + FEATURE_GROUPS["demand"]:
+        assert all(item["signals"][signal] > 0 for item in items if SIGNAL_REASONS[signal] in item["reason"]), signal
 
 
 def test_encoder_serves_classifier_probabilities_equal_to_pytorch(serve_app, query_models):
