@@ -194,9 +194,11 @@ def test_filters_restrict_candidates(client, demo_index):
     assert len(response.json()["items"]) == 5 and len(answer["items"]) == 5
 
 
-def test_http_answers_equal_the_in_process_pipeline(client, serve_app, artifacts, st_encoder, tmp_path):
-    """The graph and the in-process Recommender run the same steps: same items for the same shopper."""
-    settings = Settings.load(overrides={"artifacts_dir": str(artifacts), "store": {"sqlite_path": str(tmp_path / "s.db")}})
+def test_http_answers_equal_the_in_process_pipeline(client, serve_app, st_encoder, tmp_path):
+    """The graph and the in-process Recommender run the same steps: same items for the same shopper. The
+    Recommender loads the same intent/demand checkpoints with PyTorch (equal to vLLM's, tested below)."""
+    settings = Settings.load(overrides={**serve_app["overrides"], "encoder": {"backend": "sentence-transformers"},
+                                        "store": {"backend": "sqlite", "sqlite_path": str(tmp_path / "s.db")}})
     local = Recommender.open(settings, encoder=st_encoder)
     try:
         for query in ("hair dryer", "vitamin c serum", None):

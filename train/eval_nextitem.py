@@ -35,7 +35,7 @@ from shopsense.metrics import hit_at_k, ndcg_one_at_k
 from shopsense.ranking import LearnedRanker, rank
 from train.nextitem_data import NextItemWorld, training_frame
 from train.report import publish
-from train.train_ranker import fit_lambdarank, nextitem_params
+from train.train_ranker import TRAIN_USERS, fit_lambdarank, nextitem_params
 
 K = 10
 BLEND_STEP = 0.1
@@ -156,7 +156,7 @@ def system_ranks(world: NextItemWorld, users: list[str], settings: Settings, ran
 
 
 def eval_main(data: str | Path, json_out: str | Path | None = None, users: int | None = None,
-              ablate: list[str] | tuple[str, ...] = (), seed: int = 0, train_users: int = 4000,
+              ablate: list[str] | tuple[str, ...] = (), seed: int = 0, train_users: int = TRAIN_USERS,
               report_dir: str | Path | None = None, settings: Settings | None = None) -> dict:
     """Run the protocol on one amazon-reviews directory; returns (and writes as JSON) the figures.
     report_dir (default: beside json_out, else runs/eval-nextitem) gets report.md and metrics.png."""
@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--users", type=int)
     parser.add_argument("--ablate", default="", help="comma-separated: behavior,intent,demand")
-    parser.add_argument("--train-users", type=int, default=4000)
+    parser.add_argument("--train-users", type=int, default=TRAIN_USERS)
     parser.add_argument("--report-dir")
     args = parser.parse_args()
     summary = eval_main(args.data, args.json, args.users, [a for a in args.ablate.split(",") if a],

@@ -43,6 +43,9 @@ BASE_PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "le
                "num_leaves": 31, "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
                "bagging_freq": 1, "lambdarank_truncation_level": 20, "verbose": -1, "seed": 0}
 ROUNDS = 300
+# Shoppers sampled to train a next-item ranker: on amazon2014-toy, 12,000 instead of 4,000 raised NDCG@10
+# from 1.01x to 1.11x the best baseline (one run each, 2,000 evaluated shoppers).
+TRAIN_USERS = 12_000
 
 
 def _train_loop(config: dict) -> None:
@@ -125,7 +128,8 @@ def nextitem_params() -> dict:
 
 
 def train_main(task: str, data: str | Path | None = None, out: str | Path | None = None,
-               settings: Settings | None = None, max_queries: int | None = None, max_users: int | None = 4000,
+               settings: Settings | None = None, max_queries: int | None = None,
+               max_users: int | None = TRAIN_USERS,
                num_workers: int = 1, rounds: int = ROUNDS) -> Path:
     """Train the `task` ("search" or "nextitem") ranker and save it; returns the model path.
 
@@ -167,7 +171,7 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--out")
     parser.add_argument("--max-queries", type=int)
-    parser.add_argument("--max-users", type=int, default=4000)
+    parser.add_argument("--max-users", type=int, default=TRAIN_USERS)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     train_main(args.task, args.data, args.out, max_queries=args.max_queries, max_users=args.max_users,
