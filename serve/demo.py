@@ -61,8 +61,9 @@ def train_models(models: Path, settings: Settings) -> None:
             console.print(f"{task} model already trained in {models / task}")
             continue
         summary = train_query_model(task, workers=2, epochs=2, out=models, subset=QUERY_SUBSET, data_path=QUERY_DATA)
-        last = summary["history"][-1]
-        console.print(f"{task}: {len(summary['history'])} epochs on 2 workers, held-out loss {last['val_loss']:.3f}")
+        best = summary["history"][summary["exported_epoch"] - 1]
+        console.print(f"{task}: {len(summary['history'])} epochs on 2 workers; exported epoch {best['epoch']}, "
+                      f"held-out micro/macro F1 {best['val_micro_f1']:.3f}/{best['val_macro_f1']:.3f}")
     if not (models / "ranker-nextitem.txt").exists():
         path = train_ranker("nextitem", DEMO_DATA, settings=settings, max_users=RANKER_USERS)
         console.print(f"next-item ranker trained on {RANKER_USERS} bundled shoppers -> {path}")
