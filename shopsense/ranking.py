@@ -327,9 +327,9 @@ def explain(contributions: dict[str, float]) -> str:
 
 
 def diversify(scores: np.ndarray, vectors: np.ndarray, weight: float, k: int) -> np.ndarray:
-    """Greedy maximal-marginal-relevance order of the top k: each pick maximises
+    """k picks from the 4k best-scored, by greedy maximal marginal relevance: each pick maximises
     (1 - weight) * score - weight * (highest cosine to the items already picked), scores scaled to [0, 1]."""
-    pool = np.argsort(-scores, kind="stable")[: max(4 * k, k)]
+    pool = np.argsort(-scores, kind="stable")[: 4 * k]
     relevance = scores[pool] - scores[pool].min()
     relevance = relevance / relevance.max() if relevance.max() > 0 else relevance
     similarity = vectors[pool] @ vectors[pool].T
