@@ -41,7 +41,7 @@ class Encoder:
     the blocking model calls run off the event loop.
 
     New classifier checkpoints load without a restart: redeploy with a new `user_config`
-    {"models_version": ...} (serve deploy, or `shopsense models reload`); the replica keeps serving with
+    {"models_version": ...} (serve deploy, or serve.local.deploy(..., models_version=...)); the replica keeps serving with
     the old models while the new ones load, then swaps them in one assignment."""
 
     def __init__(self, args: dict):

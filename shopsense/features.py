@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class RequestSignals:
 NUMBER = re.compile(r"\d+(?:[./]\d+)?")
 
 
+@lru_cache(maxsize=1 << 16)   # brands and titles repeat across requests: parse each once
 def padded(text: str) -> str:
     """The text's words joined by single spaces and padded, for whole-word `in` tests."""
     return " " + " ".join(words(text)) + " "
@@ -74,14 +76,18 @@ def request_signals(index: CatalogIndex, bm25: BM25Index, graph: CoOccurrence, q
     return RequestSignals(match, recent_rows, graph.scores(recent_rows), cooc_last, follows_last, asked_text)
 
 
+@lru_cache(maxsize=1 << 16)
+def numbers_in(text: str) -> frozenset[str]:
+    return frozenset(NUMBER.findall(text))
+
+
 def number_match(index: CatalogIndex, rows: np.ndarray, text: str) -> np.ndarray:
     """Share of the numbers in `text` (sizes, volts, model numbers: "3/4", "20", "1.5") found in each title;
     BM25's tokeniser drops most of them."""
-    wanted = set(NUMBER.findall(text))
+    wanted = numbers_in(text)
     if not wanted:
         return np.zeros(len(rows), dtype=np.float32)
-    return np.array([len(wanted & set(NUMBER.findall(index.titles[r]))) / len(wanted) for r in rows],
-                    dtype=np.float32)
+    return np.array([len(wanted & numbers_in(index.titles[r])) / len(wanted) for r in rows], dtype=np.float32)
 
 
 def brand_named(index: CatalogIndex, rows: np.ndarray, text: str) -> np.ndarray:

@@ -30,13 +30,17 @@ TASK_LABELS = {"intent": INTENT_LABELS, "demand": DEMAND_LABELS}
 MAX_QUERY_TOKENS = 32  # search texts are short; the same cut-off in training and both backends
 
 
+def labels_of(config: dict) -> list[str]:
+    return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+
+
 class QueryClassifier:
     """An exported intent or demand model; `predict` returns class probabilities in `labels` order."""
 
     def __init__(self, model_path: str | Path, backend: str = "torch", memory_fraction: float = 0.3):
         self.model_path = str(model_path)
         config = json.loads((Path(model_path) / "config.json").read_text())
-        self.labels = self.read_labels(model_path)
+        self.labels = labels_of(config)
         self.multi_label = config.get("problem_type") == "multi_label_classification"
         self.task = "demand" if self.multi_label else "intent"
         self.backend = backend
@@ -49,9 +53,8 @@ class QueryClassifier:
 
     @staticmethod
     def read_labels(model_path: str | Path) -> list[str]:
-        """The class names of an exported model, in output order."""
-        id2label = json.loads((Path(model_path) / "config.json").read_text())["id2label"]
-        return [id2label[str(i)] for i in range(len(id2label))]
+        """The class names of an exported model, in output order, without loading it."""
+        return labels_of(json.loads((Path(model_path) / "config.json").read_text()))
 
     def _load_vllm(self, memory_fraction: float) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; a pooling model needs little

@@ -303,17 +303,25 @@ def candidates(index: CatalogIndex, profile: Profile, signals: features.RequestS
     return rows, ranks
 
 
-def candidate_features(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, request: RecommendRequest,
-                       cfg: RankingSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Candidate rows and their features for a request: the part of `rank` that training reuses."""
+def candidate_pool(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, request: RecommendRequest,
+                   cfg: RankingSettings) -> tuple[np.ndarray, dict[str, np.ndarray], features.RequestSignals,
+                                                  CoOccurrence]:
+    """What a request retrieves: candidate rows, each one's rank per source, the request's signals, the graph."""
     sources = sources_for(index)
     signals = features.request_signals(index, sources.bm25, sources.graph, request.query, summary)
     exclude = summary.purchased if (request.query is None and cfg.exclude_purchased) else set()
     mask = filter_mask(index, request.filters, exclude)
     rows, ranks = candidates(index, profile, signals, sources.graph, mask, request.k, cfg.candidates)
+    return rows, ranks, signals, sources.graph
+
+
+def candidate_features(index: CatalogIndex, profile: Profile, summary: BehaviorSummary, request: RecommendRequest,
+                       cfg: RankingSettings) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Candidate rows and their features for a request: the part of `rank` that training reuses."""
+    rows, ranks, signals, graph = candidate_pool(index, profile, summary, request, cfg)
     if len(rows) == 0:
         return rows, {}
-    return rows, features.compute(index, rows, ranks, profile, summary, signals, sources.graph)
+    return rows, features.compute(index, rows, ranks, profile, summary, signals, graph)
 
 
 # ---- ranking and reasons ----------------------------------------------------------------------------------

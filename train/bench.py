@@ -18,7 +18,6 @@ histories; the machine is shared and noisy, so compare ratios, not absolute figu
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,12 +63,6 @@ def load_test(call, requests: list[dict], clients: int) -> dict:
     return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "rps": len(requests) / wall}
 
 
-def encoder_rate(encoder, texts: list[str], repeats: int = 3) -> float:
-    encoder.encode(texts[:32])  # warm-up
-    best = min(_timed(lambda: encoder.encode(texts)) for _ in range(repeats))
-    return len(texts) / best
-
-
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -103,7 +96,8 @@ def run_bench(json_path: Path | None, n_requests: int, port: int) -> dict:
     console.rule("(b) encoder texts/s")
     st = SentenceTransformersEncoder(default_model_path())
     vllm = VLLMEncoder(default_model_path())
-    figures["encoder_texts_per_s"] = {"vllm": encoder_rate(vllm, titles), "sentence-transformers": encoder_rate(st, titles)}
+    figures["encoder_texts_per_s"] = {"vllm": bench_models.texts_per_s(vllm.encode, titles, repeats=3),
+                                      "sentence-transformers": bench_models.texts_per_s(st.encode, titles, repeats=3)}
     figures["encoder_texts_per_s"]["ratio_vllm_over_st"] = (figures["encoder_texts_per_s"]["vllm"]
                                                           / figures["encoder_texts_per_s"]["sentence-transformers"])
 

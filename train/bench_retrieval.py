@@ -41,7 +41,7 @@ from shopsense import features
 from shopsense.config import Settings
 from shopsense.datasets import DEMO_DATA
 from shopsense.index import HNSW_EF_SEARCH, CatalogIndex
-from shopsense.ranking import MODEL_FILES, LearnedRanker, candidates, filter_mask, rank, sources_for
+from shopsense.ranking import MODEL_FILES, LearnedRanker, candidate_pool, rank
 from train.nextitem_data import NextItemWorld
 from train.train_ranker import train_main as train_ranker
 
@@ -76,16 +76,6 @@ def learned_ranker(settings: Settings, model: Path | None, workdir: Path, users:
     else:
         source = str(path)
     return LearnedRanker(settings.ranking, paths={"recommend": path}), source
-
-
-def candidate_pool(index: CatalogIndex, profile, summary, request, cfg) -> tuple:
-    """What `rank` retrieves for the request (rows in merged order, each source's ranks) and scores with."""
-    sources = sources_for(index)
-    signals = features.request_signals(index, sources.bm25, sources.graph, request.query, summary)
-    exclude = summary.purchased if (request.query is None and cfg.exclude_purchased) else set()
-    rows, ranks = candidates(index, profile, signals, sources.graph, filter_mask(index, request.filters, exclude),
-                             request.k, cfg.candidates)
-    return rows, ranks, signals, sources.graph
 
 
 def ranking_latency(shoppers: int, model: Path | None, ranker_users: int) -> dict:

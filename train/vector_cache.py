@@ -72,14 +72,10 @@ def classify_cached(texts: list[str], vectors: np.ndarray, settings: Settings, c
     for task, model_dir in classifier_paths(settings).items():
         weights = next(model_dir.glob("*.safetensors"), model_dir / "config.json")
         stamp = f"{model_dir.resolve()}@{weights.stat().st_mtime_ns}"
-        classifier: list[QueryClassifier] = []   # loaded only on a cache miss
-
-        def compute():
-            classifier.append(QueryClassifier(model_dir))
-            return classifier[0].predict(texts)
-
-        probs = _cached(Path(cache_dir) / f"{task}-{cache_key(stamp, texts)}.npy", compute)
-        labels = classifier[0].labels if classifier else QueryClassifier.read_labels(model_dir)
+        # the model is loaded only on a cache miss
+        probs = _cached(Path(cache_dir) / f"{task}-{cache_key(stamp, texts)}.npy",
+                        lambda: QueryClassifier(model_dir).predict(texts))
+        labels = QueryClassifier.read_labels(model_dir)
         if task == "intent":
             encoded.intent, encoded.intent_labels = probs, labels
         else:
