@@ -8,6 +8,10 @@ Every feature is a number per candidate row; one that does not apply (no query, 
 history, no prices, no intent/demand model) is 0, so one model input serves search
 and recommendation. FEATURE_GROUPS names the parts `--ablate` can switch off.
 
+Behaviour features look at the whole profile (behavior_cos, affinities) and at where the
+shopper is heading now: the last product (co-occurrence, follows, cosine, same brand), the
+last few (recent_cos, follows_recent) and the two-hop co-occurrence (cooc_2hop).
+
 Intent g and demand d enter as interactions with the product: purchase x query coverage
 (exact matches) and x popularity (safe picks), browse x novelty; brand demand x the
 product's brand named in the query (or, without one, in the recent searches) and x the
@@ -29,13 +33,14 @@ from shopsense.cooccurrence import CoOccurrence
 from shopsense.index import CatalogIndex
 from shopsense.profile import Profile
 
-SOURCES = ("ann", "bm25", "cooc", "popular")
+SOURCES = ("ann", "bm25", "cooc", "cooc_2hop", "popular")
 
 FEATURE_GROUPS = {
     "query": ("query_cos", "query_cos_gap", "bm25", "bm25_rel", "query_coverage", "number_match", "title_words"),
     "text": ("text_cos",),
     "behavior": ("behavior_cos", "behavior_cos_gap", "last_item_cos", "cooc_recent", "cooc_last", "cooc_last_rel",
-                 "follows_last", "brand_affinity", "category_affinity", "price_fit"),
+                 "follows_last", "follows_recent", "cooc_2hop", "cooc_2hop_rel", "recent_cos", "same_brand_last",
+                 "brand_affinity", "category_affinity", "price_fit"),
     "item": ("popularity", "trend"),
     "intent": ("intent_purchase_exact", "intent_purchase_popularity", "intent_browse_novelty"),
     "demand": ("demand_brand_match", "demand_brand_fit", "demand_spec_match", "demand_price_fit"),
@@ -54,8 +59,11 @@ class RequestSignals:
     cooc_last: np.ndarray | None     # ... with the most recent one
     follows_last: np.ndarray | None  # P(next = row | most recent product)
     asked_text: str = ""             # the query, else the recent searches: where a shopper names brands and specs
+    follows_recent: np.ndarray | None = None  # ... | each of the last few, recency-weighted
+    cooc_2hop: np.ndarray | None = None       # co-occurrence with the recent products' neighbours
 
 
+RECENT_VECTORS = 3   # the last products whose mean cosine is recent_cos
 NUMBER = re.compile(r"\d+(?:[./]\d+)?")
 
 
@@ -73,7 +81,9 @@ def request_signals(index: CatalogIndex, bm25: BM25Index, graph: CoOccurrence, q
     if not recent_rows:
         return RequestSignals(match, [], None, None, None, asked_text)
     cooc_last, follows_last = graph.last_item(recent_rows)
-    return RequestSignals(match, recent_rows, graph.scores(recent_rows), cooc_last, follows_last, asked_text)
+    cooc_recent = graph.scores(recent_rows)
+    return RequestSignals(match, recent_rows, cooc_recent, cooc_last, follows_last, asked_text,
+                          follows_recent=graph.follows_recent(recent_rows), cooc_2hop=graph.two_hop(cooc_recent))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -117,6 +127,14 @@ def share(index: CatalogIndex, rows: np.ndarray, summary: BehaviorSummary, attri
     return np.array([shares.get(str(v), 0.0) for v in values], dtype=np.float32)
 
 
+def same_brand(index: CatalogIndex, rows: np.ndarray, row: int | None) -> np.ndarray:
+    """1 where the candidate has the (known) brand of catalogue row `row`."""
+    brand = index.brands[row] if row is not None else ""
+    if not brand:
+        return np.zeros(len(rows), dtype=np.float32)
+    return np.array([index.brands[r] == brand for r in rows], dtype=np.float32)
+
+
 def gap(values: np.ndarray) -> np.ndarray:
     """Distance below the best candidate of this request: comparable across requests whose scores sit on
     different levels (a vague query's cosines are all low)."""
@@ -137,7 +155,11 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
     top_bm25 = float(signals.bm25.scores.max(initial=0.0)) if signals.bm25 else 0.0
     query_cos = cosine(index, rows, profile.query)
     cooc_last = at(signals.cooc_last, rows)
-    last_vector = index.vectors[signals.recent_rows[0]] if signals.recent_rows else None
+    last_row = signals.recent_rows[0] if signals.recent_rows else None
+    last_vector = index.vectors[last_row] if last_row is not None else None
+    # the mean cosine to the last few products (not the whole history): where the shopper is heading now
+    recent_vector = index.vectors[signals.recent_rows[:RECENT_VECTORS]].mean(axis=0) if signals.recent_rows else None
+    cooc_2hop = at(signals.cooc_2hop, rows)
     behavior_cos = cosine(index, rows, profile.f_behavior)
     intent, demand = profile.intent, profile.demand
     popularity = index.popularity[rows]
@@ -161,6 +183,11 @@ def compute(index: CatalogIndex, rows, source_ranks: dict[str, np.ndarray], prof
         "cooc_last": cooc_last,
         "cooc_last_rel": relative(cooc_last),
         "follows_last": at(signals.follows_last, rows),
+        "follows_recent": at(signals.follows_recent, rows),
+        "cooc_2hop": cooc_2hop,
+        "cooc_2hop_rel": relative(cooc_2hop),
+        "recent_cos": cosine(index, rows, recent_vector),
+        "same_brand_last": same_brand(index, rows, last_row),
         "brand_affinity": brand,
         "category_affinity": share(index, rows, summary, "category"),
         "price_fit": price_fit,

@@ -5,9 +5,11 @@
 
 Retrieval is hybrid: a search takes ANN neighbours of the query and the BM25 top
 products; a recommendation takes ANN neighbours of the behaviour and search-interest
-vectors, the co-occurrence neighbours of the shopper's recent products, and popular
-and trending products (a cold-start shopper gets those alone). Sources are merged
-and deduplicated; each candidate keeps its rank in every source as a feature.
+vectors, the co-occurrence neighbours of the shopper's recent products and the
+neighbours of those neighbours (two hops: sparse logs often never paired the next
+product with the last one), and popular and trending products (a cold-start shopper
+gets those alone). Sources are merged and deduplicated; each candidate keeps its
+rank in every source as a feature.
 Filters restrict candidates, with an exact scan when they run short.
 
 The BM25 index and co-occurrence graph live beside the catalogue artifact
@@ -58,6 +60,9 @@ SIGNAL_REASONS = {
     "last_item_cos": "like the product you just looked at", "cooc_last_rel": "often bought with your last product",
     "cooc_recent": "often bought with your recent products", "cooc_last": "often bought with your last product",
     "follows_last": "often bought next after your last product",
+    "follows_recent": "often bought next after your recent products",
+    "cooc_2hop": "bought by shoppers with tastes like yours", "cooc_2hop_rel": "bought by shoppers with tastes like yours",
+    "recent_cos": "like the products you just looked at", "same_brand_last": "same brand as your last product",
     "brand_affinity": "a brand you favour", "category_affinity": "a category you favour",
     "price_fit": "in your usual price range",
     "popularity": "popular", "trend": "trending now",
@@ -69,7 +74,8 @@ SIGNAL_REASONS = {
     "demand_spec_match": "the size or spec you asked for (spec demand)",
     "demand_price_fit": "in your price range (price demand)",
     "rr_ann": "matches your search", "rr_bm25": "has your search words",
-    "rr_cooc": "often bought with your recent products", "rr_popular": "popular",
+    "rr_cooc": "often bought with your recent products", "rr_cooc_2hop": "bought by shoppers with tastes like yours",
+    "rr_popular": "popular",
 }
 
 
@@ -273,6 +279,7 @@ def retrieval_sources(index: CatalogIndex, profile: Profile, signals: features.R
     if profile.query is None:
         if signals.cooc_recent is not None:
             found["cooc"] = top_rows(signals.cooc_recent + signals.follows_last, n).tolist()
+            found["cooc_2hop"] = top_rows(signals.cooc_2hop, n).tolist()
         few = max(n // 4, 10)
         found["popular"] = list(dict.fromkeys(np.argsort(-index.popularity, kind="stable")[:few].tolist()
                                               + top_rows(graph.trend, few).tolist()))

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from shopsense.config import Settings, StoreSettings
+from shopsense.cooccurrence import CoOccurrence
 from shopsense.datasets import DEMO_DATA, amazon_reviews
 from shopsense.features import FEATURES, FEATURE_GROUPS, ablated, matrix
 from shopsense.pipeline import Recommender
@@ -114,3 +115,18 @@ def test_matrix_and_ablation():
     assert not x[:, [FEATURES.index(n) for n in off]].any()
     with pytest.raises(ValueError, match="unknown feature group"):
         ablated(["nonsense"])
+
+
+def test_two_hop_reaches_products_never_bought_beside_the_last():
+    # shoppers: a-b, b-c, d-e; a shopper who just bought a reaches c through b, never d or e
+    interactions = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3", "u3"],
+                                 "item_id": ["a", "b", "b", "c", "d", "e"],
+                                 "timestamp": [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]})
+    graph = CoOccurrence.build(interactions, ["a", "b", "c", "d", "e"])
+    recent = graph.scores([0])
+    assert recent[2] == 0 and recent[1] > 0
+    reach = graph.two_hop(recent)
+    assert reach[2] > 0 and not reach[3:].any()
+    # the last products, newest first, b then a: c follows b and b follows a
+    follows = graph.follows_recent([1, 0])
+    assert follows[2] > 0 and follows[1] > 0 and not follows[3:].any()
