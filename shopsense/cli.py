@@ -4,6 +4,7 @@
     shopsense serve                 # local Ray + the Serve graph of serve/config.yaml, until Ctrl-C
     shopsense demo                  # index, serve, replay real shoppers, show answers before/after
     shopsense train intent|demand --workers 2 [--gpu] [--epochs E] [--out DIR] [--subset N] [--lora]
+    shopsense train encoder --judgments PATH [--workers N] [--gpu] [--epochs E]
     shopsense train ranker --task search|nextitem
     shopsense eval intent|demand --json PATH
     shopsense eval search --judgments PATH.parquet --json OUT [--queries N] [--ablate intent,demand]
@@ -114,6 +115,17 @@ def train_demand(workers: int = 2, gpu: bool = False, epochs: int = 3, out: Path
     _print_json(train_main("demand", workers, gpu, epochs, out, subset, lora))
 
 
+@train_app.command("encoder")
+def train_encoder(judgments: Path = typer.Option(..., help="parquet with the Home Depot judgement columns"),
+                  out: Path = Path("artifacts/models/encoder-search"), workers: int = 1, gpu: bool = False,
+                  epochs: int = 1):
+    """Fine-tune the sentence encoder on search judgements (Ray Train); serve it by setting encoder.model."""
+    from train.train_encoder import train_main
+
+    summary = train_main(judgments, out, workers, gpu, epochs)
+    _print_json({k: v for k, v in summary.items() if k != "trained_query_hashes"})
+
+
 @train_app.command("ranker")
 def train_ranker(task: str = typer.Option(..., help="search or nextitem"),
                  data: Optional[Path] = typer.Option(None, help="judgements file (search) or amazon-reviews dir"),
@@ -144,11 +156,14 @@ def eval_demand(json_path: Optional[Path] = typer.Option(None, "--json"), model_
 def eval_search(judgments: Path = typer.Option(..., help="parquet with the Home Depot judgement columns"),
                 json_path: Optional[Path] = typer.Option(None, "--json"),
                 queries: Optional[int] = typer.Option(None, help="sample this many unseen queries (fixed seed)"),
-                ablate: str = typer.Option("", help="comma-separated feature groups to switch off: intent,demand")):
+                ablate: str = typer.Option("", help="comma-separated feature groups to switch off: intent,demand"),
+                encoder: Optional[str] = typer.Option(None, help='fine-tuned encoder directory, or "packaged" '
+                                                      '(default: artifacts/models/encoder-search, trained if missing)')):
     """nDCG@10, MRR, recall@100 of the system vs BM25 and encoder cosine."""
     from train.eval_search import eval_main
 
-    _print_json(eval_main(judgments, json_path, max_queries=queries, ablate=[a for a in ablate.split(",") if a]))
+    _print_json(eval_main(judgments, json_path, max_queries=queries, ablate=[a for a in ablate.split(",") if a],
+                          encoder=encoder))
 
 
 @eval_app.command("nextitem")

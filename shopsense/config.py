@@ -12,6 +12,7 @@ few secrets/locations come from the environment:
     SHOPSENSE_SQLITE_PATH     path of the SQLite file
     SHOPSENSE_ARTIFACTS       artifacts directory (catalogue index, models)
     SHOPSENSE_ENCODER         "vllm" or "sentence-transformers"
+    SHOPSENSE_ENCODER_MODEL   encoder model directory (e.g. a fine-tuned artifacts/models/encoder-search)
 
     python -c "from shopsense.config import Settings; print(Settings.load().model_dump_json(indent=2))"
 """
@@ -134,6 +135,7 @@ class Settings(_Section):
             ("store", "redis_url"): "SHOPSENSE_REDIS_URL",
             ("store", "sqlite_path"): "SHOPSENSE_SQLITE_PATH",
             ("encoder", "backend"): "SHOPSENSE_ENCODER",
+            ("encoder", "model"): "SHOPSENSE_ENCODER_MODEL",
             ("artifacts_dir",): "SHOPSENSE_ARTIFACTS",
         }
         for keys, var in env.items():

@@ -85,7 +85,7 @@ def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def _all_reduce(values: list[float], op: str = "sum") -> np.ndarray:
+def all_reduce(values: list[float], op: str = "sum") -> np.ndarray:
     import torch
     import torch.distributed as dist
 
@@ -170,8 +170,8 @@ def train_loop_per_worker(config: dict) -> None:
             seen += len(gold)
             loss_sum += loss.item() * len(gold)
         train_seconds = time.perf_counter() - started
-        seen_all, loss_all = _all_reduce([seen, loss_sum])
-        (slowest,) = _all_reduce([train_seconds], op="max")
+        seen_all, loss_all = all_reduce([seen, loss_sum])
+        (slowest,) = all_reduce([train_seconds], op="max")
 
         model.eval()
         val_loss, truth, predicted = 0.0, [], []
@@ -192,7 +192,7 @@ def train_loop_per_worker(config: dict) -> None:
         # Summed per-class counts from every worker give exact held-out F1s.
         truth = np.concatenate(truth) if truth else np.zeros((0, len(labels)))
         predicted = np.concatenate(predicted) if predicted else np.zeros((0, len(labels)))
-        counts = _all_reduce([val_loss, len(truth)] + list((truth * predicted).sum(0)) + list(predicted.sum(0))
+        counts = all_reduce([val_loss, len(truth)] + list((truth * predicted).sum(0)) + list(predicted.sum(0))
                              + list(truth.sum(0)))
         k = len(labels)
         tp, pred_pos, true_pos = counts[2:2 + k], counts[2 + k:2 + 2 * k], counts[2 + 2 * k:]
@@ -243,6 +243,11 @@ def export(checkpoint, task: str, base_model: str, lora: bool, export_dir: Path,
     model.save_pretrained(staging)
     AutoTokenizer.from_pretrained(base_model).save_pretrained(staging)
     (staging / "training.json").write_text(json.dumps({**info, "exported_epoch": state["epoch"]}, indent=2))
+    swap_in(staging, export_dir)
+
+
+def swap_in(staging: Path, export_dir: Path) -> None:
+    """Replace export_dir with the finished staging directory by renames, never leaving a half-written one."""
     previous = export_dir.with_name(f".{export_dir.name}.previous")
     shutil.rmtree(previous, ignore_errors=True)
     if export_dir.exists():

@@ -127,6 +127,10 @@ def nextitem_params() -> dict:
     return dict(BASE_PARAMS)
 
 
+def encoder_name(settings: Settings) -> str:
+    return str(Path(settings.encoder.model).resolve()) if settings.encoder.model else "packaged"
+
+
 def train_main(task: str, data: str | Path | None = None, out: str | Path | None = None,
                settings: Settings | None = None, max_queries: int | None = None,
                max_users: int | None = TRAIN_USERS,
@@ -145,7 +149,9 @@ def train_main(task: str, data: str | Path | None = None, out: str | Path | None
         train, valid, trained_queries = training_frames(search_set, settings, max_queries)
         booster, metrics = fit_lambdarank(train, valid, list(FEATURES), search_params(), rounds, num_workers)
         meta = {"task": task, "data": str(search_set.path), "features": list(FEATURES), "metrics": metrics,
-                "trained_query_hashes": sorted(trained_queries), "rows": len(train)}
+                "trained_query_hashes": sorted(trained_queries), "rows": len(train),
+                # its query/product cosines come from this encoder: it must serve with the same one
+                "encoder": encoder_name(settings)}
         mode = "search"
     elif task == "nextitem":
         from train.nextitem_data import NextItemWorld, training_frame

@@ -4,10 +4,10 @@
     vectors = encode_cached(texts, settings.encoder)   # (n, dim) float32; a second call reads artifacts/cache
     encoded = classify_cached(texts, vectors, settings) # Encoded with the intent/demand models' probabilities
 
-The key is the model and the exact texts, so a changed text list or model never
-reuses stale vectors; the encoder is only loaded on a miss. Both encoder backends
-give the same vectors for the same model, so offline work always encodes with
-sentence-transformers (cheap to start on a CPU).
+The key is the model (its path and weights' mtime) and the exact texts, so a changed
+text list or a retrained model never reuses stale vectors; the encoder is only loaded
+on a miss. Both encoder backends give the same vectors for the same model, so offline
+work always encodes with sentence-transformers (cheap to start on a CPU).
 """
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ from shopsense.encoders import Encoder, build_encoder, default_model_path
 from shopsense.text_models import Encoded, classifier_paths
 
 CACHE_DIR = REPO_ROOT / "artifacts" / "cache"
+
+
+def model_stamp(model_dir: str | Path) -> str:
+    """The model's path and its weights file's mtime: a model retrained in place gets a new cache key."""
+    model_dir = Path(model_dir)
+    weights = next(model_dir.glob("*.safetensors"), model_dir / "config.json")
+    return f"{model_dir.resolve()}@{weights.stat().st_mtime_ns}"
 
 
 def cache_key(model: str, texts: list[str]) -> str:
@@ -59,7 +66,8 @@ def encode_cached(texts: list[str], settings: EncoderSettings, cache_dir: Path =
         chunks = [encoder.encode(texts[start:start + batch_size]) for start in range(0, len(texts), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
 
-    return _cached(Path(cache_dir) / f"{cache_key(settings.model or default_model_path(), texts)}.npy", compute)
+    return _cached(Path(cache_dir) / f"{cache_key(model_stamp(settings.model or default_model_path()), texts)}.npy",
+                   compute)
 
 
 def classify_cached(texts: list[str], vectors: np.ndarray, settings: Settings, cache_dir: Path = CACHE_DIR) -> Encoded:
@@ -70,10 +78,8 @@ def classify_cached(texts: list[str], vectors: np.ndarray, settings: Settings, c
 
     encoded = Encoded(vectors)
     for task, model_dir in classifier_paths(settings).items():
-        weights = next(model_dir.glob("*.safetensors"), model_dir / "config.json")
-        stamp = f"{model_dir.resolve()}@{weights.stat().st_mtime_ns}"
         # the model is loaded only on a cache miss
-        probs = _cached(Path(cache_dir) / f"{task}-{cache_key(stamp, texts)}.npy",
+        probs = _cached(Path(cache_dir) / f"{task}-{cache_key(model_stamp(model_dir), texts)}.npy",
                         lambda: QueryClassifier(model_dir).predict(texts))
         labels = QueryClassifier.read_labels(model_dir)
         if task == "intent":
