@@ -2,6 +2,7 @@
 
     python -m train.train_encoder --judgments ../shared/data/homedepot/judgments.parquet \
                                   [--out artifacts/models/encoder-search] [--workers 1] [--epochs 1]
+                                  [--gpu] [--max-pairs N]
     (the CLI: shopsense train encoder ... calls train_main)
 
 The packaged all-MiniLM-L6-v2 knows English, not that "otr" is an over-the-range microwave
@@ -31,7 +32,7 @@ from shopsense.catalog import product_text
 from shopsense.datasets import homedepot
 from shopsense.encoders import default_model_path
 from train.search_data import query_hash, query_split
-from train.train_query_model import all_reduce, swap_in
+from train.train_query_model import all_reduce, fit_on_workers, start_worker, swap_in
 
 SEED = 13
 MIN_RELEVANCE = 2.0     # 1 irrelevant .. 3 exact: from "relevant" up
@@ -84,11 +85,7 @@ def train_loop_per_worker(config: dict) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    torch.manual_seed(SEED)
-    if not config["gpu"]:
-        torch.set_num_threads(config["cpus_per_worker"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
+    rank, world = start_worker(config)
     model = SentenceTransformer(config["base_model"], device="cpu", local_files_only=True)
     model.max_seq_length = MAX_TOKENS
     model = ray.train.torch.prepare_model(model)
@@ -141,9 +138,7 @@ def train_main(judgments: str | Path, out: str | Path = "artifacts/models/encode
                gpu: bool = False, epochs: int = 1, *, base_model: str | None = None, batch_size: int = 64,
                lr: float = 5e-5, max_pairs: int | None = None) -> dict:
     """Fine-tune on `judgments`' training queries and export the encoder to `out`; returns its training.json."""
-    import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     out = Path(out).resolve()
     base_model = base_model or default_model_path()
@@ -153,37 +148,26 @@ def train_main(judgments: str | Path, out: str | Path = "artifacts/models/encode
     cpus_per_worker = max(1, (os.cpu_count() or 1) // workers)
     config = {"base_model": base_model, "gpu": gpu, "epochs": epochs, "batch_size": batch_size, "lr": lr,
               "cpus_per_worker": cpus_per_worker, "train_pairs": train_pairs, "valid_pairs": valid_pairs}
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(include_dashboard=False, log_to_driver=True)
-    try:
-        trainer = TorchTrainer(
-            train_loop_per_worker, train_loop_config=config,
-            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu,
-                                         resources_per_worker={"CPU": 1, "GPU": 1} if gpu else {"CPU": cpus_per_worker}),
-            run_config=RunConfig(name=out.name, storage_path=str(out.parent / "runs"),
-                                 failure_config=FailureConfig(max_failures=0),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_loss",
-                                                                    checkpoint_score_order="min")))
-        result = trainer.fit()
-        best = result.get_best_checkpoint(metric="val_loss", mode="min") or result.checkpoint
-        if best is None:
-            raise RuntimeError(f"encoder training reported no checkpoint (run dir {out.parent / 'runs' / out.name})")
-        staging = out.with_name(f".{out.name}.staging")
-        with best.as_directory() as directory:
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(directory, staging)
-        info = {"judgments": str(judgments), "base_model": base_model, "workers": workers, "gpu": gpu,
-                "epochs": epochs, "lr": lr, "batch_size_per_worker": batch_size, "min_relevance": MIN_RELEVANCE,
-                "train_pairs": len(train_pairs), "valid_pairs": len(valid_pairs),
-                "final_metrics": dict(result.metrics or {}),
-                "trained_query_hashes": sorted({query_hash(q) for q, _, _ in train_pairs})}
-        (staging / "training.json").write_text(json.dumps(info, indent=2))
-        swap_in(staging, out)
-        return {**info, "export_dir": str(out)}
-    finally:
-        if started_ray:
-            ray.shutdown()
+    result = fit_on_workers(
+        train_loop_per_worker, config, workers, gpu,
+        RunConfig(name=out.name, storage_path=str(out.parent / "runs"), failure_config=FailureConfig(max_failures=0),
+                  checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_loss",
+                                                     checkpoint_score_order="min")))
+    best = result.get_best_checkpoint(metric="val_loss", mode="min") or result.checkpoint
+    if best is None:
+        raise RuntimeError(f"encoder training reported no checkpoint (run dir {out.parent / 'runs' / out.name})")
+    staging = out.with_name(f".{out.name}.staging")
+    with best.as_directory() as directory:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(directory, staging)
+    info = {"judgments": str(judgments), "base_model": base_model, "workers": workers, "gpu": gpu,
+            "epochs": epochs, "lr": lr, "batch_size_per_worker": batch_size, "min_relevance": MIN_RELEVANCE,
+            "train_pairs": len(train_pairs), "valid_pairs": len(valid_pairs),
+            "final_metrics": dict(result.metrics or {}),
+            "trained_query_hashes": sorted({query_hash(q) for q, _, _ in train_pairs})}
+    (staging / "training.json").write_text(json.dumps(info, indent=2))
+    swap_in(staging, out)
+    return {**info, "export_dir": str(out)}
 
 
 def main() -> None:

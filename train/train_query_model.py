@@ -95,6 +95,38 @@ def all_reduce(values: list[float], op: str = "sum") -> np.ndarray:
     return tensor.numpy()
 
 
+def start_worker(config: dict) -> tuple[int, int]:
+    """Seed this Ray Train worker and give it its share of the CPU threads; returns (rank, world size)."""
+    import ray.train
+    import torch
+
+    torch.manual_seed(SEED)
+    if not config["gpu"]:
+        torch.set_num_threads(config["cpus_per_worker"])
+    context = ray.train.get_context()
+    return context.get_world_rank(), context.get_world_size()
+
+
+def fit_on_workers(loop, config: dict, workers: int, gpu: bool, run_config):
+    """Run `loop` on `workers` TorchTrainer workers (a GPU each, or config["cpus_per_worker"] CPUs each) and
+    return the Result; a local Ray is started for the call when none is running."""
+    import ray
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(include_dashboard=False, log_to_driver=True)
+    try:
+        resources = {"CPU": 1, "GPU": 1} if gpu else {"CPU": config["cpus_per_worker"]}
+        return TorchTrainer(loop, train_loop_config=config, run_config=run_config,
+                            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu,
+                                                         resources_per_worker=resources)).fit()
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
 def train_loop_per_worker(config: dict) -> None:
     """One Ray Train worker: resume if a checkpoint exists, then train, evaluate, report and checkpoint per epoch."""
     import ray.train
@@ -105,11 +137,7 @@ def train_loop_per_worker(config: dict) -> None:
 
     from train.eval_query_model import f1_report
 
-    torch.manual_seed(SEED)
-    if not config["gpu"]:
-        torch.set_num_threads(config["cpus_per_worker"])
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
+    rank, world = start_worker(config)
     task, multi_label = config["task"], config["task"] == "demand"
     tokenizer = AutoTokenizer.from_pretrained(config["base_model"])
 
@@ -265,9 +293,7 @@ def train_main(task: str, workers: int = 2, gpu: bool = False, epochs: int = 3, 
     Returns the export's training.json plus export_dir: the per-epoch history, the epoch this run resumed from
     (0: a fresh run), the exported (best) epoch.
     """
-    import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     if task not in TASK_LABELS:
         raise ValueError(f"unknown task {task!r}: choose one of {sorted(TASK_LABELS)}")
@@ -282,32 +308,22 @@ def train_main(task: str, workers: int = 2, gpu: bool = False, epochs: int = 3, 
               "class_weights": class_weights(targets(train_rows, task), task),
               "heldout_texts": heldout_rows["query"].tolist(), "heldout_targets": targets(heldout_rows, task)}
     run_name = f"{task}-lora" if lora else task  # a LoRA checkpoint cannot resume a full fine-tune, nor back
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(include_dashboard=False, log_to_driver=True)
-    try:
-        trainer = TorchTrainer(
-            train_loop_per_worker, train_loop_config=config,
-            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu,
-                                         resources_per_worker={"CPU": 1, "GPU": 1} if gpu else {"CPU": cpus_per_worker}),
-            run_config=RunConfig(name=run_name, storage_path=str(out / "runs"), failure_config=FailureConfig(max_failures=0),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_f1",
-                                                                    checkpoint_score_order="max")))
-        result = trainer.fit()
-        best = result.get_best_checkpoint(metric="val_f1", mode="max") or result.checkpoint
-        if best is None:
-            raise RuntimeError(f"training of {task} reported no checkpoint (run dir {out / 'runs' / run_name})")
-        info = {"task": task, "base_model": base_model, "lora": lora, "workers": workers, "gpu": gpu,
-                "lr": config["lr"], "class_weights": config["class_weights"], "batch_size_per_worker": batch_size,
-                "epochs": epochs,
-                "train_examples": len(train_rows), "heldout_examples": len(heldout_rows), "dataset": str(data_path),
-                "history": _load_state(result.checkpoint)["history"],
-                "resumed_from_epoch": (result.metrics or {}).get("resumed_from_epoch", epochs)}
-        export(best, task, base_model, lora, out / task, info)
-        return {**json.loads((out / task / "training.json").read_text()), "export_dir": str(out / task)}
-    finally:
-        if started_ray:
-            ray.shutdown()
+    result = fit_on_workers(
+        train_loop_per_worker, config, workers, gpu,
+        RunConfig(name=run_name, storage_path=str(out / "runs"), failure_config=FailureConfig(max_failures=0),
+                  checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_f1",
+                                                     checkpoint_score_order="max")))
+    best = result.get_best_checkpoint(metric="val_f1", mode="max") or result.checkpoint
+    if best is None:
+        raise RuntimeError(f"training of {task} reported no checkpoint (run dir {out / 'runs' / run_name})")
+    info = {"task": task, "base_model": base_model, "lora": lora, "workers": workers, "gpu": gpu,
+            "lr": config["lr"], "class_weights": config["class_weights"], "batch_size_per_worker": batch_size,
+            "epochs": epochs,
+            "train_examples": len(train_rows), "heldout_examples": len(heldout_rows), "dataset": str(data_path),
+            "history": _load_state(result.checkpoint)["history"],
+            "resumed_from_epoch": (result.metrics or {}).get("resumed_from_epoch", epochs)}
+    export(best, task, base_model, lora, out / task, info)
+    return {**json.loads((out / task / "training.json").read_text()), "export_dir": str(out / task)}
 
 
 def main() -> None:
