@@ -37,9 +37,9 @@ from shopsense.ltr import load_meta, save_model
 from shopsense.metrics import ndcg_at_k, reciprocal_rank, recall_at_k
 from shopsense.ranking import MODEL_FILES, LearnedRanker, rank, sources_for
 from train.report import publish
+from train.search_data import SearchSet, query_hash, training_frames
 from train.train_encoder import ENCODER_DIR
 from train.train_ranker import encoder_name
-from train.search_data import SearchSet, query_hash, training_frames
 
 METRICS = ["nDCG@10", "MRR", "recall@100"]
 DEPTH = 100   # the deepest cut-off any metric needs (and the most a request may ask for)
@@ -102,9 +102,10 @@ def system_settings(settings: Settings, encoder: str | Path | None) -> Settings:
 
 def encoder_query_hashes(settings: Settings) -> set[str]:
     """The queries a fine-tuned encoder learned from (none for the packaged weights)."""
-    info = Path(settings.encoder.model or "", "training.json")
-    return set(json.loads(info.read_text()).get("trained_query_hashes", [])) if settings.encoder.model and \
-        info.exists() else set()
+    if not settings.encoder.model:
+        return set()
+    info = Path(settings.encoder.model) / "training.json"
+    return set(json.loads(info.read_text()).get("trained_query_hashes", [])) if info.exists() else set()
 
 
 def ablation_rankers(groups: list[str], settings: Settings, directory: Path) -> dict[str, LearnedRanker]:
@@ -149,9 +150,11 @@ def eval_main(judgments: str | Path, json_out: str | Path | None = None, model: 
         queries = sorted(np.random.default_rng(seed).choice(queries, max_queries, replace=False))
 
     # the plain baseline is the packaged encoder; a fine-tuned one is also reported on its own
-    encoded_sets = {"encoder_cosine": SearchSet.load(judgments, system_settings(base_settings, "packaged"))}
     if settings.encoder.model:
-        encoded_sets["encoder_cosine_finetuned"] = search_set
+        encoded_sets = {"encoder_cosine": SearchSet.load(judgments, system_settings(base_settings, "packaged")),
+                        "encoder_cosine_finetuned": search_set}
+    else:
+        encoded_sets = {"encoder_cosine": search_set}
     results = {"system": system_metrics(search_set, queries, LearnedRanker(settings.ranking,
                                                                            paths={"search": model_path}), settings),
                **baseline_metrics(encoded_sets, queries, settings)}

@@ -32,7 +32,7 @@ from shopsense.catalog import product_text
 from shopsense.datasets import homedepot
 from shopsense.encoders import default_model_path
 from train.search_data import query_hash, query_split
-from train.train_query_model import all_reduce, fit_on_workers, start_worker, swap_in
+from train.train_query_model import all_reduce, fit_on_workers, start_worker, swap_in, unwrap
 
 SEED = 13
 MIN_RELEVANCE = 2.0     # 1 irrelevant .. 3 exact: from "relevant" up
@@ -59,8 +59,10 @@ def in_batch_loss(model, batch: list[tuple[str, str, str]]):
     import torch
     import torch.nn.functional as F
 
+    def encode(strings) -> torch.Tensor:
+        return F.normalize(model(model_tokenize(model, list(strings)))["sentence_embedding"], dim=-1)
+
     queries, texts, item_ids = zip(*batch)
-    encode = lambda strings: F.normalize(model(model_tokenize(model, list(strings)))["sentence_embedding"], dim=-1)  # noqa: E731
     logits = encode(queries) @ encode(texts).T * SCALE
     same_item = np.array(item_ids)[:, None] == np.array(item_ids)[None, :]
     same_query = np.array(queries)[:, None] == np.array(queries)[None, :]
@@ -72,8 +74,7 @@ def in_batch_loss(model, batch: list[tuple[str, str, str]]):
 def model_tokenize(model, texts: list[str]) -> dict:
     import ray.train.torch
 
-    module = model.module if hasattr(model, "module") else model
-    features = module.tokenize(texts)
+    features = unwrap(model).tokenize(texts)
     device = ray.train.torch.get_device()
     return {name: value.to(device) if hasattr(value, "to") else value for name, value in features.items()}
 
@@ -128,7 +129,7 @@ def train_loop_per_worker(config: dict) -> None:
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
             if rank == 0:
-                (model.module if hasattr(model, "module") else model).save(directory)
+                unwrap(model).save(directory)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
                 print(json.dumps(metrics))
             ray.train.report(metrics, checkpoint=checkpoint)

@@ -81,7 +81,8 @@ def build_model(task: str, base_model: str, lora: bool):
     return model
 
 
-def _unwrap(model):
+def unwrap(model):
+    """The model inside a DistributedDataParallel wrapper (prepare_model wraps only with several workers)."""
     return model.module if hasattr(model, "module") else model
 
 
@@ -241,7 +242,7 @@ def train_loop_per_worker(config: dict) -> None:
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
             if rank == 0:
-                torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                torch.save({"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
                             "best_score": best_score, "stale_epochs": stale_epochs}, Path(directory) / "state.pt")
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
