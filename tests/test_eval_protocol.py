@@ -10,7 +10,7 @@ from shopsense.config import Settings
 from shopsense.datasets import DEMO_DATA, SHARED_DATA
 from shopsense.metrics import ndcg_at_k, ndcg_one_at_k, recall_at_k, reciprocal_rank
 from train.nextitem_data import NextItemWorld, split_last, training_frame
-from train.search_data import QUERY_SPLITS, query_hash, query_split
+from train.query_split import QUERY_SPLITS, query_hash, query_split
 
 
 @pytest.fixture(scope="module")

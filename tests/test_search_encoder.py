@@ -16,7 +16,7 @@ import pytest
 from shopsense.config import Settings
 from shopsense.datasets import REPO_ROOT
 from shopsense.encoders import SentenceTransformersEncoder
-from train.search_data import query_hash, query_split
+from train.query_split import query_hash, query_split
 from train.train_encoder import judged_pairs
 
 JUDGEMENTS = REPO_ROOT / "data" / "esci-judgements" / "judgments.parquet"

@@ -37,7 +37,8 @@ from shopsense.ltr import load_meta, save_model
 from shopsense.metrics import ndcg_at_k, reciprocal_rank, recall_at_k
 from shopsense.ranking import MODEL_FILES, LearnedRanker, rank, sources_for
 from train.report import publish
-from train.search_data import SearchSet, query_hash, training_frames
+from train.query_split import query_hash
+from train.search_data import SearchSet, training_frames
 from train.train_encoder import ENCODER_DIR
 from train.train_ranker import encoder_name
 

@@ -5,12 +5,11 @@
     train, valid, trained = training_frames(search_set, settings)
 
 A file has columns `id, product_uid, product_title, search_term, relevance` (1-3).
-Queries are split by a hash of their normalised text (QUERY_SPLITS), never by row, so
-one query's judgements all land on one side.
+Queries are split by train.query_split (a hash of their text), so one query's judgements
+all land on one side.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,19 +25,8 @@ from shopsense.pipeline import fuse_profile
 from shopsense.ranking import attach_sources, build_sources, candidate_features
 from shopsense.schemas import RecommendRequest
 from shopsense.text_models import Encoded
+from train.query_split import query_hash, query_split
 from train.vector_cache import classify_cached, encode_cached
-
-# hash bucket (0-9) -> split: 70% train, 10% valid (reported while training), 20% test
-QUERY_SPLITS = {**{b: "train" for b in range(7)}, 7: "valid", 8: "test", 9: "test"}
-
-
-def query_hash(query: str) -> str:
-    return hashlib.sha1(" ".join(query.lower().split()).encode()).hexdigest()
-
-
-def query_split(query: str) -> str:
-    return QUERY_SPLITS[int(query_hash(query), 16) % 10]
-
 
 def grade(relevance: float) -> int:
     """Lambdarank label: (relevance - 1) in thirds, 0..6."""

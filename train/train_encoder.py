@@ -2,7 +2,7 @@
 
     python -m train.train_encoder --judgments ../shared/data/homedepot/judgments.parquet \
                                   [--out artifacts/models/encoder-search] [--workers 1] [--epochs 1]
-                                  [--gpu] [--max-pairs N]
+                                  [--gpu] [--max-pairs N] [--base-model DIR]
     (the CLI: shopsense train encoder ... calls train_main)
 
 The packaged all-MiniLM-L6-v2 knows English, not that "otr" is an over-the-range microwave
@@ -31,7 +31,7 @@ import numpy as np
 from shopsense.catalog import product_text
 from shopsense.datasets import homedepot
 from shopsense.encoders import default_model_path
-from train.search_data import query_hash, query_split
+from train.query_split import query_hash, query_split
 from train.train_query_model import all_reduce, fit_on_workers, start_worker, swap_in, unwrap
 
 SEED = 13
@@ -179,8 +179,10 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-pairs", type=int, default=None)
+    parser.add_argument("--base-model", help="a sentence-transformers directory (default: the packaged all-MiniLM-L6-v2)")
     args = parser.parse_args()
-    summary = train_main(args.judgments, args.out, args.workers, args.gpu, args.epochs, max_pairs=args.max_pairs)
+    summary = train_main(args.judgments, args.out, args.workers, args.gpu, args.epochs, base_model=args.base_model,
+                         max_pairs=args.max_pairs)
     print(json.dumps({k: v for k, v in summary.items() if k != "trained_query_hashes"}, indent=2))
 
 

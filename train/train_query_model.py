@@ -1,7 +1,7 @@
 """Fine-tune the intent or the demand model with Ray Train and export it for the Encoder deployment.
 
     python -m train.train_query_model intent --workers 2 [--gpu] [--epochs 3] [--out artifacts/models]
-                                             [--subset 2000] [--lora] [--lr 1e-4]
+                                             [--subset 2000] [--lora] [--lr 1e-4] [--base-model DIR]
     (the CLI: shopsense train intent|demand ... calls train_main)
 
 A `BertForSequenceClassification` is fine-tuned from the packaged all-MiniLM-L6-v2 weights (or any
@@ -92,8 +92,10 @@ def all_reduce(values: list[float], op: str = "sum") -> np.ndarray:
 
     tensor = torch.tensor(values, dtype=torch.float64)
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "nccl":   # GPU workers: NCCL reduces tensors on the GPU only
+            tensor = tensor.to(torch.device("cuda", torch.cuda.current_device()))
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return tensor.numpy()
+    return tensor.cpu().numpy()
 
 
 def start_worker(config: dict) -> tuple[int, int]:
@@ -338,9 +340,10 @@ def main() -> None:
     parser.add_argument("--lora", action="store_true")
     parser.add_argument("--data", default=str(DEFAULT_DATASET))
     parser.add_argument("--lr", type=float, default=None, help="default 2e-4 (full fine-tune), 5e-4 (LoRA)")
+    parser.add_argument("--base-model", help="a local HF model directory (default: the packaged all-MiniLM-L6-v2)")
     args = parser.parse_args()
     summary = train_main(args.task, args.workers, args.gpu, args.epochs, args.out, args.subset, args.lora,
-                         data_path=args.data, lr=args.lr)
+                         data_path=args.data, base_model=args.base_model, lr=args.lr)
     print(json.dumps({k: summary[k] for k in ("export_dir", "resumed_from_epoch", "exported_epoch", "history")},
                      indent=2))
 
