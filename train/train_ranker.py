@@ -43,9 +43,11 @@ BASE_PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "le
                "num_leaves": 31, "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
                "bagging_freq": 1, "lambdarank_truncation_level": 20, "verbose": -1, "seed": 0}
 ROUNDS = 300
-# Shoppers sampled to train a next-item ranker: on amazon2014-toy, 12,000 instead of 4,000 raised NDCG@10
-# from 1.01x to 1.11x the best baseline (one run each, 2,000 evaluated shoppers).
-TRAIN_USERS = 12_000
+# Shoppers sampled to train a next-item ranker (each gives one positive, so more shoppers is the way to more
+# signal; the shared sets have 19-29k, all taken). All of them instead of 12,000 raised NDCG@10 from 1.24x,
+# 1.25x and 1.13x to 1.27x, 1.29x and 1.34x the best baseline on amazon2014-toy, -beauty and
+# -electronic-sampled (6,000 evaluated shoppers, one run each); 4,000 -> 12,000 had raised toy 1.01x -> 1.11x.
+TRAIN_USERS = 30_000
 
 
 def _train_loop(config: dict) -> None:
