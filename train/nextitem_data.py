@@ -3,7 +3,7 @@
     world = NextItemWorld.from_directory(DIR, settings, holdout=1)   # target: each shopper's last event
     val = world.earlier()                                            # target: the one before; last dropped
     profile, summary, request = world.request(user, settings)        # through shopsense.behavior/profile
-    frame = training_frame(val, settings, max_users=4000)
+    frame = training_frame(val, settings, max_users=30_000)          # train_ranker.TRAIN_USERS
 
 A world holds only what is known before its targets: the histories (every event
 before each shopper's target), the popularity and co-occurrence graph built from those
@@ -102,7 +102,7 @@ class NextItemWorld:
         return sorted(np.random.default_rng(seed).choice(users, n, replace=False).tolist())
 
 
-def training_frame(world: NextItemWorld, settings: Settings, max_users: int | None = 4000, seed: int = 0,
+def training_frame(world: NextItemWorld, settings: Settings, *, max_users: int | None, seed: int = 0,
                    behavior: bool = True) -> pd.DataFrame:
     """One row per (shopper, candidate): features, label 1 for the world's target, integer qid;
     shoppers whose target is not among the candidates are dropped (no ranking signal)."""
